@@ -1,0 +1,33 @@
+"""`regpt2` command line: small project chores that are not pipeline stages."""
+
+from __future__ import annotations
+
+import argparse
+
+from regpt2.errors import run_stage
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="regpt2", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    profile = commands.add_parser("profile", help="write a profile's values into params.yaml")
+    profile.add_argument("name", help="profile name: a file profiles/NAME.yaml (demo, paper)")
+    commands.add_parser("check", help="validate params.yaml and print the active profile")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        if args.command == "profile":
+            from regpt2.profiles import apply_profile
+
+            apply_profile(args.name)
+            print(f"params.yaml now holds the {args.name!r} profile; run `dvc repro`")
+        else:
+            from regpt2.params import load_params
+
+            print(f"params.yaml is valid; profile {load_params().profile!r}")
+
+    run_stage(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Model sources: turn `sources.gpt2` / `sources.qwen` into a model and its tokenizer.
+
+GPT-2 sources load into the hand-written `GPT2LMHead` (as the study did); any other causal LM
+source (hub id, HF model folder, GGUF file, or the demo's tiny Qwen2 model) loads with
+`AutoModelForCausalLM`. Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from regpt2.errors import UserError
+from regpt2.sources import cache_dir, existing_path, hub_error, parse_source
+
+
+def load_gpt2(source_text: str, *, role: str = "sources.gpt2"):
+    """The hand-written GPT-2 with HF GPT-2 weights, and its tokenizer."""
+    from regpt2.model import GPT2LMHead
+
+    source = parse_source(source_text, role=role)
+    if source.kind == "demo":
+        raise UserError(
+            f"{role}: `demo` is not a GPT-2 source; use data/models/pretrain (the model the "
+            f"pretrain stage builds), hub:gpt2 or a local model folder"
+        )
+    if source.kind == "url":
+        raise UserError(f"{role}: a model cannot come from a URL; use hub:ID or a local folder")
+    if source.kind == "path":
+        folder = existing_path(source, role=role)
+        return GPT2LMHead.from_pretrained(folder), load_tokenizer(source_text, role=role)
+    try:
+        model = GPT2LMHead.from_pretrained(source.value)
+    except UserError as error:
+        raise hub_error(source, role, error) from None
+    return model, load_tokenizer(source_text, role=role)
+
+
+def load_tokenizer(source_text: str, *, role: str, demo_builder=None):
+    """A tokenizer from a hub id, a folder (HF files or vocab.json + merges.txt) or a GGUF file."""
+    from transformers import AutoTokenizer
+
+    from regpt2.tokenizers import load_tokenizer_folder
+
+    source = parse_source(source_text, role=role)
+    if source.kind == "demo":
+        if demo_builder is None:
+            raise UserError(f"{role}: no demo tokenizer is defined here; give a folder or hub id")
+        return demo_builder()
+    if source.kind == "hub":
+        try:
+            return AutoTokenizer.from_pretrained(source.value)
+        except Exception as error:  # the hub client raises many types for one cause
+            raise hub_error(source, role, error) from None
+    if source.kind == "url":
+        raise UserError(f"{role}: a tokenizer cannot come from a URL; use a folder or hub:ID")
+    path = existing_path(source, role=role)
+    if path.suffix == ".gguf":
+        return _gguf_tokenizer(path, role)
+    return load_tokenizer_folder(path)
+
+
+def load_causal_lm(source_text: str, *, role: str, demo_builder=None, dtype=torch.float32):
+    """Any HF causal LM and its tokenizer. `demo_builder()` returns (model, tokenizer)."""
+    from transformers import AutoModelForCausalLM
+
+    source = parse_source(source_text, role=role)
+    if source.kind == "demo":
+        if demo_builder is None:
+            raise UserError(f"{role}: no demo model is defined here; give a folder or hub id")
+        return demo_builder()
+    if source.kind == "url":
+        raise UserError(f"{role}: a model cannot come from a URL; use hub:ID or a local folder")
+    if source.kind == "path":
+        path = existing_path(source, role=role)
+        if path.suffix == ".gguf":
+            path = _converted_gguf(path, role)
+        location = str(path)
+    else:
+        location = source.value
+    try:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error):
+            raise UserError(f"{role}: {source.text} is not a causal language model") from None
+        raise UserError(f"{role}: cannot load {source.text}: {_first_line(error)}") from None
+    except OSError as error:
+        if source.kind == "hub":
+            raise hub_error(source, role, error) from None
+        raise UserError(f"{role}: cannot load {source.text}: {_first_line(error)}") from None
+    tokenizer = load_tokenizer(str(path) if source.kind == "path" else source_text, role=role)
+    _ensure_pad(tokenizer)
+    return model, tokenizer
+
+
+def _ensure_pad(tokenizer) -> None:
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _converted_gguf(path: Path, role: str) -> Path:
+    """Dequantise a GGUF file once into a cached HF folder (safetensors); reuse it after."""
+    from transformers import AutoModelForCausalLM
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    target = cache_dir() / "gguf" / f"{path.stem}-{key.hexdigest()[:12]}"
+    if (target / "config.json").exists():
+        return target
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path.parent), gguf_file=path.name, dtype=torch.float32
+        )
+    except (OSError, ValueError, ImportError) as error:
+        raise UserError(f"{role}: cannot read GGUF file {path}: {_first_line(error)}") from None
+    tokenizer = _gguf_tokenizer(path, role)
+    from regpt2.io import atomic_path
+
+    with atomic_path(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return target
+
+
+def _gguf_tokenizer(path: Path, role: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    except (OSError, ValueError, ImportError) as error:
+        reason = _first_line(error)
+        raise UserError(f"{role}: cannot read the tokenizer of {path}: {reason}") from None

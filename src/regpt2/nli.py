@@ -1,0 +1,172 @@
+"""NLI fine-tuning and evaluation on top of the one loop (`train`) and one scorer (`evaluate`).
+
+Every fine-tuning stage (English, per-language, all-language, LoRA) calls `finetune` with its
+own rows and model; every evaluation calls `evaluate_languages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from regpt2.batching import left_padded, pad_id_of
+from regpt2.data import DemoSizes, NliExample, load_xnli
+from regpt2.evaluate import accuracy_metrics, label_position_logits, predict
+from regpt2.params import Nli, Params
+from regpt2.prompts import EncodedExample, NliPrompt
+from regpt2.train import LoopConfig, TrainResult, pick_device, train
+
+
+def make_prompt(tokenizer, nli: Nli, context: int | None = None) -> NliPrompt:
+    """The study's prompt for `tokenizer`, cut to the smaller of nli.max_length and the context."""
+    max_length = min(nli.max_length, context) if context else nli.max_length
+    return NliPrompt(tokenizer, nli.template, dict(nli.label_digits), max_length)
+
+
+def model_context(model: torch.nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def demo_sizes(params: Params) -> DemoSizes:
+    return DemoSizes(params.demo.train_rows, params.demo.dev_rows, params.demo.test_rows)
+
+
+def load_rows(params: Params, lang: str, split: str, limit: int | None) -> list[NliExample]:
+    return load_xnli(params.sources.xnli, lang, split, limit=limit, demo_sizes=demo_sizes(params))
+
+
+def finetune(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    train_rows: Sequence[NliExample],
+    dev_rows: Sequence[NliExample],
+    config: LoopConfig,
+    *,
+    eval_batch_size: int,
+    checkpoint_dir: Path | None,
+    description: str,
+) -> tuple[TrainResult, dict]:
+    """Train on the label token only; keep the weights with the best strict dev accuracy."""
+    train_examples = prompt.encode(train_rows)
+    dev_examples = prompt.encode(dev_rows)
+    label_ids = torch.tensor(prompt.label_token_ids)
+    pad_id = pad_id_of(prompt.tokenizer)
+    device = pick_device()
+
+    def collate(indices: list[int]) -> dict[str, torch.Tensor]:
+        chosen = [train_examples[i] for i in indices]
+        batch = left_padded([example.input_ids for example in chosen], pad_id)
+        batch["targets"] = label_ids[[example.label for example in chosen]]
+        return batch
+
+    def label_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = label_position_logits(model, batch).float()
+        return F.cross_entropy(logits, batch["targets"])
+
+    def dev_accuracy(model: torch.nn.Module) -> float:
+        predictions = predict(
+            model, prompt, dev_examples, batch_size=eval_batch_size, description="dev"
+        )
+        return float((predictions.strict == predictions.gold).mean())
+
+    result = train(
+        model,
+        lengths=[len(example.input_ids) for example in train_examples],
+        collate=collate,
+        loss_fn=label_loss,
+        config=config,
+        evaluate_fn=dev_accuracy,
+        checkpoint_dir=checkpoint_dir,
+        resume_key=description,
+        description=description,
+        device=device,
+    )
+    counts = {
+        "train_examples": len(train_examples),
+        "train_truncated": sum(example.truncated for example in train_examples),
+        "dev_examples": len(dev_examples),
+        "dev_truncated": sum(example.truncated for example in dev_examples),
+    }
+    return result, counts
+
+
+def evaluate_rows(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    rows: Sequence[NliExample],
+    *,
+    batch_size: int,
+    bootstrap_resamples: int,
+    seed: int = 0,
+    bf16: bool = False,
+    description: str = "evaluate",
+) -> dict:
+    """Accuracy metrics (see `evaluate.accuracy_metrics`) plus the count of truncated prompts."""
+    examples: list[EncodedExample] = prompt.encode(rows)
+    predictions = predict(
+        model, prompt, examples, batch_size=batch_size, bf16=bf16, description=description
+    )
+    metrics = accuracy_metrics(predictions, bootstrap_resamples=bootstrap_resamples, seed=seed)
+    metrics["truncated"] = sum(example.truncated for example in examples)
+    return metrics
+
+
+def evaluate_languages(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    params: Params,
+    languages: Sequence[str],
+    split: str,
+    limit: int | None,
+    *,
+    bf16: bool = False,
+) -> dict[str, dict]:
+    """Evaluate on `split` of each language; returns lang -> full metrics."""
+    return {
+        lang: evaluate_rows(
+            model,
+            prompt,
+            load_rows(params, lang, split, limit),
+            batch_size=params.nli.eval_batch_size,
+            bootstrap_resamples=params.nli.bootstrap_resamples,
+            bf16=bf16,
+            description=f"{split}-{lang}",
+        )
+        for lang in languages
+    }
+
+
+def summary(metrics: dict) -> dict:
+    """The scalar part of a language's metrics, for `dvc metrics` (no matrices)."""
+    return {
+        "n": metrics["n"],
+        "strict_accuracy": round(metrics["strict_accuracy"], 4),
+        "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
+        "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
+        "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
+        "restricted_ci95_low": round(metrics["restricted_ci95"][0], 4),
+        "restricted_ci95_high": round(metrics["restricted_ci95"][1], 4),
+        "non_label_outputs": metrics["non_label_outputs"],
+        "truncated": metrics["truncated"],
+    }
+
+
+def training_summary(result: TrainResult, counts: dict) -> dict:
+    return {
+        "steps": result.steps,
+        "train_loss": round(result.mean_loss, 6),
+        "best_dev_strict_accuracy": None
+        if result.best_score is None
+        else round(100 * result.best_score, 4),
+        "best_step": result.best_step,
+        "bf16": result.bf16_used,
+        **counts,
+    }

@@ -1,0 +1,333 @@
+"""Typed, validated view of params.yaml.
+
+Every stage reads its section through `load_params()`. Unknown keys, wrong types and values out
+of range fail with one line naming the key, so a typo in `dvc exp run -S ...` never runs a
+silently different experiment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML, YAMLError
+
+from regpt2.errors import UserError
+from regpt2.languages import LABELS, check_language, check_languages
+
+PARAMS_FILE = Path("params.yaml")
+PROFILES_DIR = Path("profiles")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Limit = Annotated[int, Field(gt=0)] | None
+LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
+
+
+class Section(BaseModel):
+    """Base of every section: no unknown keys, no silent coercion of strings to numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Sources(Section):
+    pretrain_text: str
+    pretrain_text_sha256: str = ""
+    tokenizer: str
+    xnli: str
+    gpt2: str
+    qwen: str
+    qwen_tokenizer: str
+
+
+class Demo(Section):
+    pretrain_documents: PositiveInt
+    train_rows: PositiveInt
+    dev_rows: PositiveInt
+    test_rows: PositiveInt
+    tokenizer_vocab_size: Annotated[int, Field(ge=300)]
+    qwen_vocab_size: Annotated[int, Field(ge=300)]
+
+
+class Tokenize(Section):
+    seed: int
+    context_length: Annotated[int, Field(ge=8)]
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)]
+
+
+class Pretrain(Section):
+    seed: int
+    n_embd: PositiveInt
+    n_layer: PositiveInt
+    n_head: PositiveInt
+    n_inner: PositiveInt
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    eval_batch_size: PositiveInt
+    # The study's loss counted the padding positions (pad = EOS); false trains on real tokens.
+    loss_on_padding: bool
+    eval_every: NonNegativeInt = 0
+    bf16: bool = False
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> Pretrain:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class Nli(Section):
+    template: str
+    label_digits: dict[str, str]
+    max_length: Annotated[int, Field(ge=16)]
+    eval_batch_size: PositiveInt
+    bootstrap_resamples: PositiveInt
+
+    @field_validator("template")
+    @classmethod
+    def _template_fields(cls, template: str) -> str:
+        for field in ("{premise}", "{hypothesis}"):
+            if field not in template:
+                raise ValueError(f"the prompt template must contain {field}")
+        return template
+
+    @field_validator("label_digits")
+    @classmethod
+    def _one_distinct_token_per_label(cls, digits: dict[str, str]) -> dict[str, str]:
+        if sorted(digits) != sorted(LABELS):
+            raise ValueError(f"label_digits needs exactly the labels {', '.join(LABELS)}")
+        if len(set(digits.values())) != len(LABELS) or not all(digits.values()):
+            raise ValueError("label_digits must map the labels to distinct, non-empty strings")
+        return digits
+
+
+class Training(Section):
+    """Hyperparameters shared by every fine-tuning stage (the one training loop)."""
+
+    seed: int
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    grad_accum: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    # Evaluate on dev every N optimizer steps and keep the best checkpoint; 0 = end of epoch.
+    eval_every: NonNegativeInt
+    bf16: bool
+    optimizer: Literal["regpt2", "torch"] = "regpt2"
+
+
+class Splits(Section):
+    train_split: Literal["train", "dev", "test"]
+    dev_split: Literal["train", "dev", "test"]
+    test_split: Literal["train", "dev", "test"]
+    train_limit: Limit = None
+    dev_limit: Limit = None
+    test_limit: Limit = None
+
+
+class FinetuneEn(Training, Splits):
+    language: str
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, code: str) -> str:
+        return _as_value_error(check_language, code)
+
+
+class Zeroshot(Section):
+    languages: list[str]
+    split: Literal["train", "dev", "test"]
+    limit: Limit = None
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        return _as_value_error(check_languages, codes)
+
+
+class Fertility(Section):
+    languages: list[str]
+    split: Literal["train", "dev", "test"]
+    limit: Limit = None
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        return _as_value_error(check_languages, codes)
+
+
+class Selection(Section):
+    tier1_max_fertility: PositiveFloat
+    tier1_min_accuracy: Annotated[float, Field(ge=0, le=100)]
+    tier3_min_fertility: PositiveFloat
+    tier3_max_accuracy: Annotated[float, Field(ge=0, le=100)]
+
+
+class Subset(Section):
+    fraction: Fraction
+    mode: Literal["head", "random"]
+
+
+class FinetuneTraining(Training):
+    """A fine-tuning stage's training block: the loop's hyperparameters and its splits."""
+
+    train_split: Literal["train", "dev", "test"]
+    dev_split: Literal["train", "dev", "test"]
+    test_split: Literal["train", "dev", "test"]
+    dev_limit: Limit = None
+    test_limit: Limit = None
+
+
+class FinetunePerLang(Section):
+    languages: dict[str, Subset]
+    training: FinetuneTraining
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, entries: dict[str, Subset]) -> dict[str, Subset]:
+        _as_value_error(check_languages, list(entries))
+        return entries
+
+
+class FinetuneAll(Subset):
+    languages: list[str]
+    eval_languages: list[str]
+    training: FinetuneTraining
+
+    @field_validator("languages", "eval_languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        return _as_value_error(check_languages, codes)
+
+
+class Translate(Section):
+    seed: int
+    languages: list[str]
+    split: Literal["train", "dev", "test"]
+    samples: PositiveInt
+    min_words: NonNegativeInt
+    max_words: PositiveInt
+    templates: list[str]
+    selection_samples: PositiveInt
+    do_sample: bool
+    temperature: PositiveFloat
+    top_k: PositiveInt | None = None
+    no_repeat_ngram_size: NonNegativeInt
+    tokens_per_word: PositiveInt
+    batch_size: PositiveInt
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        return _as_value_error(check_languages, codes)
+
+
+class Probe(Section):
+    seed: int
+    languages: list[str]
+    split: Literal["train", "dev", "test"]
+    rows: PositiveInt
+    max_length: Annotated[int, Field(ge=2)]
+    batch_size: PositiveInt
+    first_hidden_state: NonNegativeInt
+    early_layers: LayerRange
+    late_layers: LayerRange
+    depth_policy: Literal["scale", "clip", "error"]
+    bootstrap_resamples: PositiveInt
+
+    @field_validator("languages")
+    @classmethod
+    def _english_and_known(cls, codes: list[str]) -> list[str]:
+        codes = _as_value_error(check_languages, codes)
+        if "en" not in codes:
+            raise ValueError("probe compares every language with English: include en")
+        return codes
+
+
+class QwenLora(FinetuneEn):
+    languages: list[str]
+    r: PositiveInt
+    alpha: PositiveInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    target_modules: Annotated[list[str], Field(min_length=1)]
+    bias: Literal["none", "all", "lora_only"]
+    merge: bool
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, codes: list[str]) -> list[str]:
+        return _as_value_error(check_languages, codes)
+
+
+def _as_value_error(check, value):
+    """Run a regpt2 check inside a pydantic validator (pydantic reports ValueError per key)."""
+    try:
+        return check(value)
+    except UserError as error:
+        raise ValueError(str(error)) from None
+
+
+class Params(Section):
+    profile: str
+    sources: Sources
+    demo: Demo
+    tokenize: Tokenize
+    pretrain: Pretrain
+    nli: Nli
+    finetune_en: FinetuneEn
+    zeroshot: Zeroshot
+    fertility: Fertility
+    selection: Selection
+    finetune_per_lang: FinetunePerLang
+    finetune_all: FinetuneAll
+    translate: Translate
+    probe: Probe
+    qwen_lora: QwenLora
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        known = available_profiles()
+        if known and name not in known:
+            raise ValueError(f"unknown profile {name!r}; known profiles: {', '.join(known)}")
+        return name
+
+
+def available_profiles(root: Path | None = None) -> list[str]:
+    directory = (root or Path.cwd()) / PROFILES_DIR
+    return sorted(path.stem for path in directory.glob("*.yaml"))
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; any problem becomes a one-line UserError."""
+    path = Path(path)
+    try:
+        # YAML 1.2 (ruamel, as DVC writes it): `1e-5` is a float, not the string PyYAML makes.
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run from the project root") from None
+    except YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return validate_params(raw, origin=str(path))
+
+
+def validate_params(raw: dict, origin: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        got = first.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        message = first["msg"].removeprefix("Value error, ")
+        more = f"; and {error.error_count() - 1} more problem(s)" if error.error_count() > 1 else ""
+        raise UserError(f"{origin}: {key}: {message}{shown}{more}") from None

@@ -1,0 +1,313 @@
+"""The one training loop: pretraining, full fine-tuning and LoRA all run through `train`.
+
+What differs between stages is passed in: how batches are made (`collate`), what the loss is
+(`loss_fn`), and how the dev score is computed (`evaluate_fn`). The loop itself owns the things
+that must be right everywhere: seeded batch order, gradient accumulation, bf16 autocast, periodic
+dev evaluation keeping the best weights, a resumable checkpoint and the per-step loss log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from regpt2.errors import UserError
+from regpt2.io import atomic_path
+
+Batch = dict[str, torch.Tensor]
+# A loss function returns the loss to optimise, or (loss, {name: value}) to also log other
+# per-step numbers (pretraining logs the loss over real tokens beside the padded one).
+LossFn = Callable[[torch.nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    seed: int
+    epochs: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    weight_decay: float
+    eval_every: int = 0  # optimizer steps between dev evaluations; 0 = at each epoch's end
+    bf16: bool = False
+    optimizer: str = "regpt2"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6
+    checkpoint_every: int = 200  # optimizer steps between resumable checkpoints
+    # Batches are formed from chunks of this many batches sorted by length, so that padding is
+    # small while the order stays random (1 = plain random batches).
+    length_group_batches: int = 50
+
+    @classmethod
+    def from_params(cls, section, **overrides) -> LoopConfig:
+        names = {f for f in cls.__dataclass_fields__ if hasattr(section, f)}
+        values = {name: getattr(section, name) for name in names}
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    micro_batches: int = 0
+    examples_seen: int = 0
+    tokens_seen: int = 0
+    losses: list[float] = field(default_factory=list)  # one per optimizer step
+    extras: dict[str, list[float]] = field(default_factory=dict)  # per optimizer step, too
+    evaluations: list[dict] = field(default_factory=list)  # {"step", "score"}
+    best_score: float | None = None
+    best_step: int | None = None
+    bf16_used: bool = False
+    resumed_from_step: int = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return sum(self.losses) / len(self.losses) if self.losses else math.nan
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, group: int = 50
+) -> list[list[int]]:
+    """Random batches of similar lengths: shuffle, sort within groups, shuffle the batches."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = batch_size * max(1, group)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        piece = sorted(order[start : start + chunk], key=lambda i: -lengths[i])
+        batches.extend(piece[i : i + batch_size] for i in range(0, len(piece), batch_size))
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
+
+
+def make_optimizer(model: torch.nn.Module, config: LoopConfig) -> torch.optim.Optimizer:
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise UserError("the model has no trainable parameters")
+    if config.optimizer == "regpt2":
+        from regpt2.optim import AdamW
+
+        return AdamW(
+            parameters,
+            lr=config.lr,
+            betas=config.betas,
+            eps=config.eps,
+            weight_decay=config.weight_decay,
+            correct_bias=True,
+        )
+    if config.optimizer == "torch":
+        return torch.optim.AdamW(
+            parameters, lr=config.lr, betas=config.betas, eps=config.eps,
+            weight_decay=config.weight_decay,
+        )  # fmt: skip
+    raise UserError(f"unknown optimizer {config.optimizer!r}; use regpt2 or torch")
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        name: parameter.detach().to("cpu", copy=True)
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad
+    }
+
+
+def _load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            parameters[name].copy_(value)
+
+
+class Checkpoint:
+    """`last.pt` (resume) and `best.pt` (best dev weights) in a per-stage folder.
+
+    A checkpoint is only reused when its fingerprint (config + data size + a caller key) matches,
+    so a changed param never resumes a stale run. The folder is removed after success.
+    """
+
+    def __init__(self, directory: Path | None, fingerprint: str):
+        self.directory = directory
+        self.fingerprint = fingerprint
+
+    def _path(self, name: str) -> Path | None:
+        return None if self.directory is None else self.directory / name
+
+    def save(self, name: str, payload: dict) -> None:
+        path = self._path(name)
+        if path is None:
+            return
+        with atomic_path(path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, **payload}, tmp)
+
+    def load(self, name: str) -> dict | None:
+        path = self._path(name)
+        if path is None or not path.exists():
+            return None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return payload if payload.get("fingerprint") == self.fingerprint else None
+
+    def clear(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def fingerprint_of(config: LoopConfig, dataset_size: int, key: str) -> str:
+    text = json.dumps([asdict(config), dataset_size, key], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train(
+    model: torch.nn.Module,
+    *,
+    lengths: Sequence[int],
+    collate: Callable[[list[int]], Batch],
+    loss_fn: LossFn,
+    config: LoopConfig,
+    evaluate_fn: Callable[[torch.nn.Module], float] | None = None,
+    checkpoint_dir: Path | None = None,
+    resume_key: str = "",
+    description: str = "train",
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train `model` in place; when `evaluate_fn` is given, end with the best-scoring weights.
+
+    `lengths[i]` is the token length of example i (for length grouping); `collate(indices)`
+    builds a batch of tensors; `loss_fn(model, batch)` returns the mean loss of the batch.
+    """
+    if not lengths:
+        raise UserError(f"{description}: no training examples")
+    device = device or pick_device()
+    model.to(device)
+    use_bf16 = config.bf16 and bf16_supported(device)
+    optimizer = make_optimizer(model, config)
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint_of(config, len(lengths), resume_key))
+    result = TrainResult(bf16_used=use_bf16)
+
+    batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+
+    start_epoch, skip_batches = 0, 0
+    state = checkpoint.load("last.pt")
+    if state is not None:
+        _load_trainable_state(model, state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for key, value in state["result"].items():
+            setattr(result, key, value)
+        result.resumed_from_step = result.steps
+        start_epoch, skip_batches = state["epoch"], state["batch_in_epoch"]
+
+    def evaluate_and_keep_best() -> None:
+        if evaluate_fn is None:
+            return
+        model.eval()
+        score = float(evaluate_fn(model))
+        model.train()
+        result.evaluations.append({"step": result.steps, "score": score})
+        if result.best_score is None or score > result.best_score:
+            result.best_score, result.best_step = score, result.steps
+            checkpoint.save("best.pt", {"model": _trainable_state(model)})
+            best_in_memory.clear()
+            best_in_memory.update(_trainable_state(model))
+
+    def save_last(epoch: int, batch_in_epoch: int) -> None:
+        checkpoint.save(
+            "last.pt",
+            {
+                "model": _trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "result": {k: v for k, v in asdict(result).items()},
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+            },
+        )
+
+    best_in_memory: dict[str, torch.Tensor] = {}
+    if state is not None:
+        best = checkpoint.load("best.pt")
+        if best is not None:
+            best_in_memory.update(best["model"])
+
+    model.train()
+    progress = tqdm(total=total_steps, initial=result.steps, desc=description, mininterval=2)
+    for epoch in range(start_epoch, config.epochs):
+        batches = length_grouped_batches(
+            lengths, config.batch_size, config.seed + epoch, config.length_group_batches
+        )
+        accumulated, pending_loss, pending_extras = 0, 0.0, {}
+        for batch_index in range(skip_batches, len(batches)):
+            indices = batches[batch_index]
+            batch = {key: value.to(device) for key, value in collate(indices).items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = loss_fn(model, batch)
+            if isinstance(loss, tuple):
+                loss, extras = loss
+                for name, value in extras.items():
+                    pending_extras[name] = pending_extras.get(name, 0.0) + value
+            if not torch.isfinite(loss):
+                raise UserError(f"{description}: loss became {loss.item()} at step {result.steps}")
+            (loss / config.grad_accum).backward()
+            pending_loss += loss.item() / config.grad_accum
+            accumulated += 1
+            result.micro_batches += 1
+            result.examples_seen += len(indices)
+            result.tokens_seen += sum(int(lengths[i]) for i in indices)
+            last_in_epoch = batch_index == len(batches) - 1
+            if accumulated < config.grad_accum and not last_in_epoch:
+                continue
+            if accumulated < config.grad_accum:  # a short final group: rescale to its mean
+                for parameter in model.parameters():
+                    if parameter.grad is not None:
+                        parameter.grad.mul_(config.grad_accum / accumulated)
+                pending_loss *= config.grad_accum / accumulated
+            for name, value in pending_extras.items():
+                result.extras.setdefault(name, []).append(value / accumulated)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.losses.append(pending_loss)
+            progress.update(1)
+            progress.set_postfix(loss=f"{pending_loss:.4f}", refresh=False)
+            accumulated, pending_loss, pending_extras = 0, 0.0, {}
+            if config.eval_every and result.steps % config.eval_every == 0:
+                evaluate_and_keep_best()
+            if config.checkpoint_every and result.steps % config.checkpoint_every == 0:
+                save_last(epoch, batch_index + 1)
+        skip_batches = 0
+        if not config.eval_every or result.steps % config.eval_every:
+            evaluate_and_keep_best()
+        save_last(epoch + 1, 0)
+    progress.close()
+
+    if best_in_memory:
+        _load_trainable_state(model, best_in_memory)
+    model.eval()
+    checkpoint.clear()
+    return result
+
+
+def write_loss_curve(path: Path, result: TrainResult) -> None:
+    """Per-step loss (and logged extras) as CSV `step,loss,...` for `dvc plots`."""
+    columns = {"loss": result.losses, **result.extras}
+    losses = result.losses
+    lines = ["step," + ",".join(columns)]
+    for step in range(len(losses)):
+        lines.append(f"{step + 1}," + ",".join(f"{columns[c][step]:.6f}" for c in columns))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,71 @@
+"""Stage `fertility`: tokens per word for every language and tokenizer, then the study's tiers."""
+
+from regpt2.data import texts_of
+from regpt2.demo_models import demo_qwen_tokenizer
+from regpt2.errors import run_stage
+from regpt2.fertility import fertility_table
+from regpt2.io import read_json, write_json, write_text
+from regpt2.models import load_tokenizer
+from regpt2.nli import load_rows
+from regpt2.params import load_params
+from regpt2.selection import select_languages
+from regpt2.tokenizers import load_tokenizer_folder
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.fertility
+    tokenizers = {
+        "gpt2": load_tokenizer_folder("data/tokenizer"),
+        "qwen2.5": load_tokenizer(
+            params.sources.qwen_tokenizer,
+            role="sources.qwen_tokenizer",
+            demo_builder=lambda: demo_qwen_tokenizer(params),
+        ),
+    }
+    texts = {
+        lang: texts_of(load_rows(params, lang, settings.split, settings.limit))
+        for lang in settings.languages
+    }
+    table = fertility_table(texts, tokenizers)
+
+    gpt2_fertility = {
+        row["lang"]: row["tokens_per_word"] for row in table if row["tokenizer"] == "gpt2"
+    }
+    zeroshot = read_json("metrics/zeroshot.json")["languages"]
+    accuracy = {lang: values["strict_accuracy"] for lang, values in zeroshot.items()}
+    selection = select_languages(
+        gpt2_fertility, accuracy, params.selection, list(params.finetune_per_lang.languages)
+    )
+
+    write_json("data/fertility/table.json", table)
+    write_json(
+        "metrics/fertility.json",
+        {
+            name: {
+                row["lang"]: {
+                    "tokens_per_word": _round(row["tokens_per_word"]),
+                    "tokens_per_segmented_word": _round(row["tokens_per_segmented_word"]),
+                    "tokens_per_char": _round(row["tokens_per_char"]),
+                    "tokens_vs_en": _round(row["tokens_vs_en"]),
+                }
+                for row in table
+                if row["tokenizer"] == name
+            }
+            for name in tokenizers
+        },
+    )
+    write_json("metrics/selection.json", selection)
+    columns = ["tokenizer", "lang", "tokens_per_word", "tokens_per_segmented_word"]
+    lines = [",".join(columns)] + [
+        ",".join(str(_round(row[column])) for column in columns) for row in table
+    ]
+    write_text("metrics/plots/fertility.csv", "\n".join(lines) + "\n")
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,72 @@
+"""Stage `finetune_en`: fine-tune the pretrained GPT-2 on English NLI (label-token loss)."""
+
+from pathlib import Path
+
+from regpt2.errors import run_stage
+from regpt2.io import atomic_path, write_json
+from regpt2.models import load_gpt2
+from regpt2.nli import (
+    evaluate_rows,
+    finetune,
+    load_rows,
+    make_prompt,
+    model_context,
+    summary,
+    training_summary,
+)
+from regpt2.params import load_params
+from regpt2.seeding import seed_everything
+from regpt2.train import LoopConfig, write_loss_curve
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.finetune_en
+    seed_everything(settings.seed)
+    model, tokenizer = load_gpt2(params.sources.gpt2)
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    lang = settings.language
+    train_rows = load_rows(params, lang, settings.train_split, settings.train_limit)
+    dev_rows = load_rows(params, lang, settings.dev_split, settings.dev_limit)
+    test_rows = load_rows(params, lang, settings.test_split, settings.test_limit)
+
+    result, counts = finetune(
+        model,
+        prompt,
+        train_rows,
+        dev_rows,
+        LoopConfig.from_params(settings),
+        eval_batch_size=params.nli.eval_batch_size,
+        checkpoint_dir=Path("data/checkpoints/finetune_en"),
+        description="finetune_en",
+    )
+    evaluation = {
+        split: evaluate_rows(
+            model,
+            prompt,
+            rows,
+            batch_size=params.nli.eval_batch_size,
+            bootstrap_resamples=params.nli.bootstrap_resamples,
+            description=split,
+        )
+        for split, rows in (("dev", dev_rows), ("test", test_rows))
+    }
+
+    with atomic_path("data/models/finetune_en") as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    write_loss_curve(Path("metrics/plots/finetune_en_loss.csv"), result)
+    write_json("data/eval/finetune_en.json", {"language": lang, **evaluation})
+    write_json(
+        "metrics/finetune_en.json",
+        {
+            "language": lang,
+            **training_summary(result, counts),
+            "dev": summary(evaluation["dev"]),
+            "test": summary(evaluation["test"]),
+        },
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

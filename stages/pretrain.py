@@ -1,0 +1,90 @@
+"""Stage `pretrain`: the hand-written GPT-2 trained from scratch with the hand-written AdamW."""
+
+import time
+from pathlib import Path
+
+import torch
+
+from regpt2.errors import run_stage
+from regpt2.io import atomic_path, write_json
+from regpt2.model import GPT2Config, GPT2LMHead
+from regpt2.params import load_params
+from regpt2.pretraining import evaluate_lm, lm_losses, load_tokens
+from regpt2.seeding import seed_everything
+from regpt2.tokenizers import load_tokenizer_folder
+from regpt2.train import LoopConfig, train, write_loss_curve
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.pretrain
+    seed_everything(settings.seed)
+    tokenizer = load_tokenizer_folder("data/tokenizer")
+    tokens = load_tokens(Path("data/tokens/train.npz"))
+    held_out = load_tokens(Path("data/tokens/validation.npz"))
+    ids = torch.as_tensor(tokens["ids"], dtype=torch.long)
+    lengths = torch.as_tensor(tokens["lengths"], dtype=torch.long)
+
+    model = GPT2LMHead(
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=params.tokenize.context_length,
+            n_embd=settings.n_embd,
+            n_layer=settings.n_layer,
+            n_head=settings.n_head,
+            n_inner=settings.n_inner,
+        )
+    )
+
+    def loss_fn(model, batch):
+        logits = model(input_ids=batch["input_ids"]).logits
+        with_padding, real_tokens, _ = lm_losses(logits, batch["input_ids"], batch["lengths"])
+        optimised = with_padding if settings.loss_on_padding else real_tokens
+        return optimised, {
+            "loss_with_padding": with_padding.item(),
+            "loss_real_tokens": real_tokens.item(),
+        }
+
+    config = LoopConfig.from_params(settings, grad_accum=1, length_group_batches=1)
+    started = time.perf_counter()
+    result = train(
+        model,
+        lengths=lengths.tolist(),  # real lengths, for the token count; batches stay random
+        collate=lambda rows: {"input_ids": ids[rows], "lengths": lengths[rows]},
+        loss_fn=loss_fn,
+        config=config,
+        checkpoint_dir=Path("data/checkpoints/pretrain"),
+        description="pretrain",
+    )
+    seconds = time.perf_counter() - started
+    validation = evaluate_lm(model, held_out, settings.eval_batch_size)
+
+    with atomic_path("data/models/pretrain") as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    write_loss_curve(Path("metrics/plots/pretrain_loss.csv"), result)
+    padded = result.extras["loss_with_padding"]
+    real = result.extras["loss_real_tokens"]
+    last_epoch = len(padded) // settings.epochs
+    write_json(
+        "metrics/pretrain.json",
+        {
+            # The study's "Global Avg Train Loss": cumulative mean of the per-step loss over all
+            # epochs, padding positions included.
+            "study_global_avg_train_loss": round(sum(padded) / len(padded), 4),
+            "train_loss_real_tokens": round(sum(real) / len(real), 4),
+            "last_epoch_train_loss_real_tokens": round(sum(real[-last_epoch:]) / last_epoch, 4),
+            "validation_loss": round(validation["loss_real_tokens"], 4),
+            "validation_perplexity": round(validation["perplexity_real_tokens"], 2),
+            "validation_loss_with_padding": round(validation["loss_with_padding"], 4),
+            "optimised_loss": "with_padding" if settings.loss_on_padding else "real_tokens",
+            "steps": result.steps,
+            "parameters": model.num_parameters(),
+            "seconds": round(seconds, 1),
+            "train_tokens_per_second": round(result.tokens_seen / seconds, 1),
+        },
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

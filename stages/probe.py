@@ -1,0 +1,65 @@
+"""Stage `probe`: attention entropy and layer similarity to English on parallel XNLI rows, for
+the pretrained and the English fine-tuned GPT-2."""
+
+from regpt2.errors import run_stage
+from regpt2.io import write_json, write_text
+from regpt2.models import load_gpt2
+from regpt2.nli import load_rows
+from regpt2.params import load_params
+from regpt2.probe import correlate_with_metric, probe_parallel
+from regpt2.results import zeroshot_accuracy
+from regpt2.seeding import seed_everything
+
+MODELS = {"pretrained": None, "finetuned_en": "data/models/finetune_en"}
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.probe
+    seed_everything(settings.seed)
+    sentences = {
+        lang: [row.premise for row in load_rows(params, lang, settings.split, settings.rows)]
+        for lang in settings.languages
+    }
+    accuracy = zeroshot_accuracy()
+    results, summaries, correlations = {}, {}, {}
+    for name, source in MODELS.items():
+        model, tokenizer = load_gpt2(source or params.sources.gpt2)
+        result = probe_parallel(
+            model,
+            tokenizer,
+            sentences,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+            first_hidden_state=settings.first_hidden_state,
+            early_layers=settings.early_layers,
+            late_layers=settings.late_layers,
+            depth_policy=settings.depth_policy,
+            n_resamples=settings.bootstrap_resamples,
+            seed=settings.seed,
+        )
+        results[name] = result.to_dict()
+        summaries[name] = {
+            lang: {
+                "attention_entropy": round(probe.attention_entropy, 4),
+                "early": round(probe.early, 4),
+                "late": round(probe.late, 4),
+                "gain": round(probe.gain, 4),
+            }
+            for lang, probe in result.languages.items()
+        }
+        correlations[name] = correlate_with_metric(result, accuracy) if accuracy else {}
+
+    write_json("data/probe/results.json", results)
+    write_json("metrics/probe.json", summaries)
+    write_json("metrics/probe_correlations.json", correlations)
+    lines = ["model,language,layer,similarity"]
+    for name, result in results.items():
+        for lang, probe in result["languages"].items():
+            for layer, value in enumerate(probe["similarity_per_layer"]):
+                lines.append(f"{name},{lang},{layer},{value:.6f}")
+    write_text("metrics/plots/probe_similarity.csv", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,59 @@
+"""Stage `translate`: zero-shot translation into English with the pretrained GPT-2, scored by the
+study's heuristics and by sacrebleu chrF / BLEU, correlated with NLI accuracy and fertility."""
+
+from regpt2.errors import run_stage
+from regpt2.io import write_json
+from regpt2.models import load_gpt2
+from regpt2.nli import load_rows
+from regpt2.params import load_params
+from regpt2.results import per_language_numbers
+from regpt2.seeding import seed_everything
+from regpt2.translate import TranslationSettings, correlation_table, translate_language
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.translate
+    seed_everything(settings.seed)
+    gpt2, tokenizer = load_gpt2(params.sources.gpt2)
+    model = gpt2.to_hf_model()  # Hugging Face generate(): batched, with a KV cache
+    options = TranslationSettings(
+        templates=tuple(settings.templates),
+        n_examples=settings.samples,
+        min_words=settings.min_words,
+        max_words=settings.max_words,
+        selection_samples=settings.selection_samples,
+        tokens_per_word=settings.tokens_per_word,
+        do_sample=settings.do_sample,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        no_repeat_ngram_size=settings.no_repeat_ngram_size,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+    )
+    english = [row.premise for row in load_rows(params, "en", settings.split, None)]
+    results = {}
+    for lang in settings.languages:
+        sources = [row.premise for row in load_rows(params, lang, settings.split, None)]
+        results[lang] = translate_language(model, tokenizer, lang, sources, english, options)
+
+    correlations = correlation_table(results, per_language_numbers())
+    write_json("data/translate/examples.json", {k: v.to_dict() for k, v in results.items()})
+    write_json(
+        "metrics/translate.json",
+        {
+            "languages": {
+                lang: {k: v for k, v in result.metrics().items() if not k.endswith("signature")}
+                for lang, result in results.items()
+            },
+            "signatures": {
+                "bleu": next(iter(results.values())).bleu_signature,
+                "chrf": next(iter(results.values())).chrf_signature,
+            },
+        },
+    )
+    write_json("metrics/translate_correlations.json", correlations)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,32 @@
+"""Stage `zeroshot`: the English fine-tuned model on every language's test set."""
+
+from regpt2.errors import run_stage
+from regpt2.io import write_json, write_text
+from regpt2.models import load_gpt2
+from regpt2.nli import evaluate_languages, make_prompt, model_context, summary
+from regpt2.params import load_params
+
+
+def main() -> None:
+    params = load_params()
+    settings = params.zeroshot
+    model, tokenizer = load_gpt2("data/models/finetune_en", role="finetune_en output")
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    results = evaluate_languages(
+        model, prompt, params, settings.languages, settings.split, settings.limit
+    )
+    write_json("data/eval/zeroshot.json", {"split": settings.split, "languages": results})
+    write_json(
+        "metrics/zeroshot.json",
+        {"split": settings.split, "languages": {k: summary(v) for k, v in results.items()}},
+    )
+    rows = ["language,strict_accuracy,restricted_accuracy"]
+    rows += [
+        f"{lang},{m['strict_accuracy']:.4f},{m['restricted_accuracy']:.4f}"
+        for lang, m in results.items()
+    ]
+    write_text("metrics/plots/zeroshot_accuracy.csv", "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,217 @@
+"""The demo generator: deterministic, parallel across 15 languages, real scripts, learnable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from regpt2.demo import demo_languages, demo_nli_rows, demo_pretrain_documents
+from regpt2.errors import UserError
+from regpt2.languages import LABELS, XNLI_LANGUAGES
+
+GREEK = re.compile(r"[\u0370-\u03ff]")
+CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+ARABIC = re.compile(r"[\u0600-\u06ff]")
+DEVANAGARI = re.compile(r"[\u0900-\u097f]")
+THAI = re.compile(r"[\u0e00-\u0e7f]")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+ASCII_LETTER = re.compile(r"[A-Za-z]")
+URDU_ONLY = re.compile(r"[\u0679\u0688\u0691\u06ba\u06be\u06c1\u06d2\u06d4]")  # ٹ ڈ ڑ ں ھ ہ ے ۔
+
+
+def _text(rows: list[dict]) -> str:
+    return " ".join(r["premise"] + " " + r["hypothesis"] for r in rows)
+
+
+def test_languages_are_the_15_xnli_languages():
+    assert demo_languages() == tuple(XNLI_LANGUAGES)
+    assert len(demo_languages()) == 15
+
+
+def test_rows_have_the_expected_shape():
+    for lang in demo_languages():
+        rows = demo_nli_rows(lang, "train", 30)
+        assert len(rows) == 30
+        for row in rows:
+            assert set(row) == {"premise", "hypothesis", "label"}
+            assert row["label"] in LABELS
+            assert row["premise"] and row["hypothesis"]
+            assert "\n" not in row["premise"] + row["hypothesis"]
+            assert "\t" not in row["premise"] + row["hypothesis"]
+    assert demo_nli_rows("en", "dev", 0) == []
+
+
+def test_deterministic_in_process():
+    for lang in ("en", "zh", "hi"):
+        assert demo_nli_rows(lang, "test", 200, seed=3) == demo_nli_rows(lang, "test", 200, seed=3)
+    assert demo_pretrain_documents(20, seed=1) == demo_pretrain_documents(20, seed=1)
+
+
+def test_deterministic_across_processes():
+    code = (
+        "import json; from regpt2.demo import demo_nli_rows, demo_pretrain_documents; "
+        "print(json.dumps([demo_nli_rows('el', 'train', 50, seed=7), "
+        "demo_pretrain_documents(5, seed=7)]))"
+    )
+    outputs = []
+    for hash_seed in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == [demo_nli_rows("el", "train", 50, seed=7), demo_pretrain_documents(5, 7)]
+
+
+def test_prefix_stable():
+    assert demo_nli_rows("fr", "train", 100)[:40] == demo_nli_rows("fr", "train", 40)
+
+
+def test_rows_are_aligned_across_languages():
+    labels = [r["label"] for r in demo_nli_rows("en", "test", 300)]
+    for lang in demo_languages():
+        assert [r["label"] for r in demo_nli_rows(lang, "test", 300)] == labels
+
+
+def test_parallel_content_is_the_same_concepts():
+    # Row i names the same subject in every language: check via the English/German/Greek dog.
+    en = demo_nli_rows("en", "dev", 300)
+    de = demo_nli_rows("de", "dev", 300)
+    el = demo_nli_rows("el", "dev", 300)
+    zh = demo_nli_rows("zh", "dev", 300)
+    for e, d, g, z in zip(en, de, el, zh, strict=True):
+        dog = "dog" in e["premise"].lower().split()
+        assert dog == ("Hund" in d["premise"])
+        assert dog == ("σκύλος" in g["premise"].lower())
+        assert dog == ("狗" in z["premise"])
+
+
+def test_labels_are_balanced():
+    for lang in ("en", "th"):
+        counts = Counter(r["label"] for r in demo_nli_rows(lang, "train", 3000))
+        assert set(counts) == set(LABELS)
+        for label in LABELS:
+            assert 0.30 <= counts[label] / 3000 <= 0.37
+
+
+def test_splits_and_seeds_differ():
+    train = demo_nli_rows("en", "train", 200)
+    dev = demo_nli_rows("en", "dev", 200)
+    test = demo_nli_rows("en", "test", 200)
+    assert train != dev and dev != test and train != test
+    assert demo_nli_rows("en", "train", 200, seed=1) != train
+    # Different draws, not just a different order: premises mostly distinct.
+    assert len({r["premise"] for r in train} & {r["premise"] for r in test}) < 40
+
+
+def test_scripts_are_real():
+    rows = {lang: demo_nli_rows(lang, "test", 200) for lang in demo_languages()}
+    text = {lang: _text(r) for lang, r in rows.items()}
+    for lang in ("en", "fr", "es", "de", "tr", "vi", "sw"):
+        assert ASCII_LETTER.search(text[lang])
+        assert text[lang].count(" ") > 1000
+        assert all(r["premise"].endswith(".") for r in rows[lang])
+    assert re.search("[àâçéèêëîïôûùüÿœ]", text["fr"])
+    assert re.search("[ñáéíóú]", text["es"])
+    assert re.search("[äöüß]", text["de"])
+    assert re.search("[çğıöşü]", text["tr"])
+    assert re.search("[ăâđêôơư]", text["vi"])
+    assert GREEK.search(text["el"]) and not ASCII_LETTER.search(text["el"])
+    for lang in ("bg", "ru"):
+        assert CYRILLIC.search(text[lang]) and not ASCII_LETTER.search(text[lang])
+    assert "ъ" in text["bg"] and "ы" in text["ru"]
+    for lang in ("ar", "ur"):
+        assert ARABIC.search(text[lang]) and not ASCII_LETTER.search(text[lang])
+    assert URDU_ONLY.search(text["ur"]) and not URDU_ONLY.search(text["ar"])
+    assert all(r["premise"].endswith("۔") for r in rows["ur"])
+    assert DEVANAGARI.search(text["hi"]) and not ASCII_LETTER.search(text["hi"])
+    assert all(r["premise"].endswith("।") for r in rows["hi"])
+    for row in rows["th"]:
+        for sentence in (row["premise"], row["hypothesis"]):
+            assert THAI.search(sentence)
+            assert not ASCII_LETTER.search(sentence)
+            assert " " not in sentence
+    for row in rows["zh"]:
+        for sentence in (row["premise"], row["hypothesis"]):
+            assert HAN.search(sentence)
+            assert not re.search(r"\s", sentence)
+            assert sentence.endswith("。")
+    for lang in demo_languages():
+        assert "  " not in text[lang]
+        assert all(r["premise"] == r["premise"].strip() for r in rows[lang])
+
+
+def test_errors():
+    with pytest.raises(UserError, match="unknown language"):
+        demo_nli_rows("xx", "train", 10)
+    with pytest.raises(UserError, match="split"):
+        demo_nli_rows("en", "validation", 10)
+    with pytest.raises(UserError, match="non-negative"):
+        demo_nli_rows("en", "train", -1)
+    with pytest.raises(UserError, match="non-negative"):
+        demo_pretrain_documents(-1)
+
+
+_EN_NEGATION = {"not"}
+
+
+def _bag_of_words_rule(premise: str, hypothesis: str) -> str:
+    """Word overlap plus a negation cue: no neural net needed."""
+
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"[a-z]+", text.lower()))
+
+    hyp = words(hypothesis)
+    negated = bool(hyp & _EN_NEGATION)
+    content = hyp - _EN_NEGATION - {"did"}
+    overlap = len(content & words(premise)) / max(len(content), 1)
+    if negated:
+        return "contradiction" if overlap >= 0.6 else "neutral"
+    return "entailment" if overlap >= 0.99 else "neutral"
+
+
+def test_signal_is_learnable_by_a_trivial_rule():
+    rows = demo_nli_rows("en", "train", 1000)
+    correct = sum(_bag_of_words_rule(r["premise"], r["hypothesis"]) == r["label"] for r in rows)
+    assert correct / len(rows) > 0.60
+    # ...and not by hypothesis length alone (the best length threshold stays well below that).
+    lengths = [(len(r["hypothesis"].split()), r["label"]) for r in rows]
+    majority_by_length = Counter()
+    for length in {n for n, _ in lengths}:
+        majority_by_length[length] = Counter(lab for n, lab in lengths if n == length)
+    best = sum(c.most_common(1)[0][1] for c in majority_by_length.values())
+    assert best / len(rows) < 0.75
+
+
+def test_pretrain_documents():
+    docs = demo_pretrain_documents(300)
+    assert len(docs) == 300
+    assert len(set(docs)) == 300
+    counts = [len(d.split()) for d in docs]
+    assert 60 <= sum(counts) / len(counts) <= 120
+    assert min(counts) >= 20 and max(counts) <= 250
+    assert any(n > 110 for n in counts) and any(n < 80 for n in counts)
+    for doc in docs:
+        assert "\n" not in doc and "\r" not in doc
+        assert doc == doc.strip()
+        assert doc.isascii()
+        assert doc[0].isupper() and doc.endswith(".")
+    assert demo_pretrain_documents(0) == []
+    assert demo_pretrain_documents(10, seed=1) != demo_pretrain_documents(10, seed=2)
+
+
+def test_pretrain_vocabulary_covers_english_nli_words():
+    vocabulary = set(re.findall(r"[a-z]+", " ".join(demo_pretrain_documents(400)).lower()))
+    nli = set(re.findall(r"[a-z]+", _text(demo_nli_rows("en", "train", 2000)).lower()))
+    assert nli <= vocabulary, sorted(nli - vocabulary)
+    assert len(vocabulary) > 2 * len(nli)
