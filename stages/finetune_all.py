@@ -3,17 +3,16 @@ evaluated on every language; change against per-language and zero-shot results."
 
 from pathlib import Path
 
-from regpt2.data import take_subset
 from regpt2.errors import run_stage
 from regpt2.io import write_json
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import (
     evaluate_languages,
     finetune,
-    load_rows,
     make_prompt,
     model_context,
     summary,
+    training_rows,
     training_summary,
 )
 from regpt2.params import load_params
@@ -27,14 +26,14 @@ def main() -> None:
     settings = params.finetune_all
     training = settings.training
     seed_everything(training.seed)
-    model, tokenizer = load_gpt2(params.sources.gpt2)
+    model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     # The loop's seeded batch order shuffles the languages together.
     train_rows, dev_rows = [], []
     for lang in settings.languages:
-        rows = load_rows(params, lang, training.train_split, None)
-        train_rows += take_subset(rows, settings.fraction, settings.mode, training.seed)
-        dev_rows += load_rows(params, lang, training.dev_split, training.dev_limit)
+        train, dev = training_rows(params, lang, training, settings)
+        train_rows += train
+        dev_rows += dev
 
     result, counts = finetune(
         model,

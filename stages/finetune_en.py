@@ -4,7 +4,7 @@ from pathlib import Path
 
 from regpt2.errors import run_stage
 from regpt2.io import atomic_path, write_json
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import (
     evaluate_rows,
     finetune,
@@ -12,6 +12,7 @@ from regpt2.nli import (
     make_prompt,
     model_context,
     summary,
+    training_rows,
     training_summary,
 )
 from regpt2.params import load_params
@@ -23,11 +24,10 @@ def main() -> None:
     params = load_params()
     settings = params.finetune_en
     seed_everything(settings.seed)
-    model, tokenizer = load_gpt2(params.sources.gpt2)
+    model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     lang = settings.language
-    train_rows = load_rows(params, lang, settings.train_split, settings.train_limit)
-    dev_rows = load_rows(params, lang, settings.dev_split, settings.dev_limit)
+    train_rows, dev_rows = training_rows(params, lang, settings)
     test_rows = load_rows(params, lang, settings.test_split, settings.test_limit)
 
     result, counts = finetune(

@@ -4,10 +4,9 @@
 import sys
 from pathlib import Path
 
-from regpt2.data import take_subset
 from regpt2.errors import UserError, run_stage
 from regpt2.io import write_json
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import (
     evaluate_rows,
     finetune,
@@ -15,6 +14,7 @@ from regpt2.nli import (
     make_prompt,
     model_context,
     summary,
+    training_rows,
     training_summary,
 )
 from regpt2.params import load_params
@@ -34,15 +34,9 @@ def main() -> None:
     subset = params.finetune_per_lang.languages[lang]
     training = params.finetune_per_lang.training
     seed_everything(training.seed)
-    model, tokenizer = load_gpt2(params.sources.gpt2)
+    model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    train_rows = take_subset(
-        load_rows(params, lang, training.train_split, None),
-        subset.fraction,
-        subset.mode,
-        training.seed,
-    )
-    dev_rows = load_rows(params, lang, training.dev_split, training.dev_limit)
+    train_rows, dev_rows = training_rows(params, lang, training, subset)
     test_rows = load_rows(params, lang, training.test_split, training.test_limit)
 
     result, counts = finetune(

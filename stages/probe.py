@@ -3,7 +3,7 @@ the pretrained and the English fine-tuned GPT-2."""
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json, write_text
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
 from regpt2.probe import correlate_with_metric, probe_parallel
@@ -24,7 +24,7 @@ def main() -> None:
     accuracy = zeroshot_accuracy()
     results, summaries, correlations = {}, {}, {}
     for name, source in MODELS.items():
-        model, tokenizer = load_gpt2(source or params.sources.gpt2)
+        model, tokenizer = load_pretrained_lm(source or params.sources.gpt2)
         result = probe_parallel(
             model,
             tokenizer,

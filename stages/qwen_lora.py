@@ -12,10 +12,10 @@ from regpt2.models import load_causal_lm
 from regpt2.nli import (
     evaluate_languages,
     finetune,
-    load_rows,
     make_prompt,
     model_context,
     summary,
+    training_rows,
     training_summary,
 )
 from regpt2.params import load_params
@@ -43,8 +43,7 @@ def main() -> None:
         bias=settings.bias,
     )
     lang = settings.language
-    train_rows = load_rows(params, lang, settings.train_split, settings.train_limit)
-    dev_rows = load_rows(params, lang, settings.dev_split, settings.dev_limit)
+    train_rows, dev_rows = training_rows(params, lang, settings)
 
     started = time.perf_counter()
     result, counts = finetune(

@@ -3,7 +3,7 @@ study's heuristics and by sacrebleu chrF / BLEU, correlated with NLI accuracy an
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
 from regpt2.results import per_language_numbers
@@ -15,7 +15,7 @@ def main() -> None:
     params = load_params()
     settings = params.translate
     seed_everything(settings.seed)
-    gpt2, tokenizer = load_gpt2(params.sources.gpt2)
+    gpt2, tokenizer = load_pretrained_lm(params.sources.gpt2)
     model = gpt2.to_hf_model()  # Hugging Face generate(): batched, with a KV cache
     options = TranslationSettings(
         templates=tuple(settings.templates),

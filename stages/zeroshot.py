@@ -2,7 +2,7 @@
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json, write_text
-from regpt2.models import load_gpt2
+from regpt2.models import load_pretrained_lm
 from regpt2.nli import evaluate_languages, make_prompt, model_context, summary
 from regpt2.params import load_params
 
@@ -10,7 +10,7 @@ from regpt2.params import load_params
 def main() -> None:
     params = load_params()
     settings = params.zeroshot
-    model, tokenizer = load_gpt2("data/models/finetune_en", role="finetune_en output")
+    model, tokenizer = load_pretrained_lm("data/models/finetune_en", role="finetune_en output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     results = evaluate_languages(
         model, prompt, params, settings.languages, settings.split, settings.limit

@@ -13,11 +13,15 @@ from pathlib import Path
 import torch
 
 from regpt2.errors import UserError
-from regpt2.sources import cache_dir, existing_path, hub_error, parse_source
+from regpt2.sources import Source, cache_dir, existing_path, hub_error, parse_source
 
 
-def load_gpt2(source_text: str, *, role: str = "sources.gpt2"):
-    """The hand-written GPT-2 with HF GPT-2 weights, and its tokenizer."""
+def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2"):
+    """The pretrained LM that the NLI stages fine-tune, and its tokenizer.
+
+    GPT-2 checkpoints load into the hand-written `GPT2LMHead` (as the study did); any other
+    causal LM (e.g. the SmolLM2 GGUF used for offline runs) loads with AutoModelForCausalLM.
+    """
     from regpt2.model import GPT2LMHead
 
     source = parse_source(source_text, role=role)
@@ -28,14 +32,37 @@ def load_gpt2(source_text: str, *, role: str = "sources.gpt2"):
         )
     if source.kind == "url":
         raise UserError(f"{role}: a model cannot come from a URL; use hub:ID or a local folder")
-    if source.kind == "path":
-        folder = existing_path(source, role=role)
-        return GPT2LMHead.from_pretrained(folder), load_tokenizer(source_text, role=role)
+    if _model_type(source, role) != "gpt2":
+        return load_causal_lm(source_text, role=role)
+    location = str(existing_path(source, role=role)) if source.kind == "path" else source.value
     try:
-        model = GPT2LMHead.from_pretrained(source.value)
+        model = GPT2LMHead.from_pretrained(location)
     except UserError as error:
-        raise hub_error(source, role, error) from None
+        if source.kind == "hub":
+            raise hub_error(source, role, error) from None
+        raise
     return model, load_tokenizer(source_text, role=role)
+
+
+def _model_type(source: Source, role: str) -> str | None:
+    """The `model_type` of a model source, read from its config only (no weights)."""
+    from transformers import AutoConfig
+
+    if source.kind == "path":
+        path = existing_path(source, role=role)
+        if path.suffix == ".gguf":
+            return "gguf"
+        location = str(path)
+    else:
+        location = source.value
+    try:
+        return AutoConfig.from_pretrained(location).model_type
+    except (OSError, ValueError) as error:
+        if source.kind == "hub":
+            raise hub_error(source, role, error) from None
+        raise UserError(
+            f"{role}: {source.text} is not a model folder: {_first_line(error)}"
+        ) from None
 
 
 def load_tokenizer(source_text: str, *, role: str, demo_builder=None):

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from regpt2.batching import left_padded, pad_id_of
-from regpt2.data import DemoSizes, NliExample, load_xnli
+from regpt2.data import DemoSizes, NliExample, load_xnli, take_subset
+from regpt2.errors import UserError
 from regpt2.evaluate import accuracy_metrics, label_position_logits, predict
 from regpt2.params import Nli, Params
 from regpt2.prompts import EncodedExample, NliPrompt
@@ -41,6 +42,28 @@ def demo_sizes(params: Params) -> DemoSizes:
 
 def load_rows(params: Params, lang: str, split: str, limit: int | None) -> list[NliExample]:
     return load_xnli(params.sources.xnli, lang, split, limit=limit, demo_sizes=demo_sizes(params))
+
+
+def training_rows(
+    params: Params, lang: str, section, subset=None
+) -> tuple[list[NliExample], list[NliExample]]:
+    """(train, dev) rows of one language for a fine-tuning section (see params.Splits).
+
+    `subset` (fraction + mode) then thins the training rows, as the per-language runs do.
+    """
+    train = load_rows(params, lang, section.train_split, section.train_limit)
+    if section.dev_holdout:
+        if section.dev_holdout >= len(train):
+            raise UserError(
+                f"dev_holdout {section.dev_holdout} leaves no training rows of {lang} "
+                f"({len(train)} rows in {section.train_split})"
+            )
+        train, dev = train[: -section.dev_holdout], train[-section.dev_holdout :]
+    else:
+        dev = load_rows(params, lang, section.dev_split, section.dev_limit)
+    if subset is not None:
+        train = take_subset(train, subset.fraction, subset.mode, section.seed)
+    return train, dev
 
 
 def finetune(

@@ -130,9 +130,16 @@ class Splits(Section):
     train_limit: Limit = None
     dev_limit: Limit = None
     test_limit: Limit = None
+    # > 0: the last N rows of the training split are held out as the dev set (dev_split is then
+    # unused). For sources without a training split, e.g. training on XNLI dev.
+    dev_holdout: NonNegativeInt = 0
 
 
-class FinetuneEn(Training, Splits):
+class FinetuneTraining(Training, Splits):
+    """A fine-tuning stage's training block: the loop's hyperparameters and its splits."""
+
+
+class FinetuneEn(FinetuneTraining):
     language: str
 
     @field_validator("language")
@@ -173,16 +180,6 @@ class Selection(Section):
 class Subset(Section):
     fraction: Fraction
     mode: Literal["head", "random"]
-
-
-class FinetuneTraining(Training):
-    """A fine-tuning stage's training block: the loop's hyperparameters and its splits."""
-
-    train_split: Literal["train", "dev", "test"]
-    dev_split: Literal["train", "dev", "test"]
-    test_split: Literal["train", "dev", "test"]
-    dev_limit: Limit = None
-    test_limit: Limit = None
 
 
 class FinetunePerLang(Section):
