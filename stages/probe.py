@@ -24,7 +24,7 @@ def main() -> None:
     accuracy = zeroshot_accuracy()
     results, summaries, correlations = {}, {}, {}
     for name, source in MODELS.items():
-        model, tokenizer = load_pretrained_lm(source or params.sources.gpt2)
+        model, tokenizer = load_pretrained_lm(source or params.sources.gpt2, attentions=True)
         result = probe_parallel(
             model,
             tokenizer,

@@ -3,6 +3,7 @@ study's heuristics and by sacrebleu chrF / BLEU, correlated with NLI accuracy an
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json
+from regpt2.model import GPT2LMHead
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
@@ -15,8 +16,9 @@ def main() -> None:
     params = load_params()
     settings = params.translate
     seed_everything(settings.seed)
-    gpt2, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    model = gpt2.to_hf_model()  # Hugging Face generate(): batched, with a KV cache
+    model, tokenizer = load_pretrained_lm(params.sources.gpt2)
+    if isinstance(model, GPT2LMHead):
+        model = model.to_hf_model()  # for Hugging Face generate(): batched, with a KV cache
     options = TranslationSettings(
         templates=tuple(settings.templates),
         n_examples=settings.samples,

@@ -11,6 +11,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The Rust tokenizers' thread pool competes with torch for the few CPU cores of a test run.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +39,35 @@ def gpt2_tokenizer_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def xnli_dir(shared: Path) -> Path:
     return shared / "data" / "xnli"
+
+
+@pytest.fixture(scope="session")
+def demo_tokenizer():
+    """A tiny demo BPE (400 tokens) over English demo sentences, the template words and digits
+    (" 1" is a token of its own, as in GPT-2). Built in milliseconds; no ../shared needed."""
+    from regpt2.demo import demo_nli_rows
+    from regpt2.tokenizers import train_demo_bpe
+
+    rows = demo_nli_rows("en", "train", 200)
+    texts = [row["premise"] for row in rows] + [row["hypothesis"] for row in rows]
+    texts += ["Premise: Hypothesis: Label:"] * 20 + ["item 1 and 1 or 1, page 1 of 2"] * 20
+    return train_demo_bpe(texts, 400)
+
+
+@pytest.fixture
+def tiny_gpt2(demo_tokenizer):
+    """Factory of tiny hand-written GPT-2s over the demo tokenizer, seeded."""
+    from regpt2.model import GPT2Config, GPT2LMHead
+
+    def make(seed: int = 0, n_embd: int = 32, n_layer: int = 1, n_positions: int = 128):
+        torch.manual_seed(seed)
+        config = GPT2Config(
+            vocab_size=len(demo_tokenizer),
+            n_positions=n_positions,
+            n_embd=n_embd,
+            n_layer=n_layer,
+            n_head=2,
+        )
+        return GPT2LMHead(config).eval()
+
+    return make

@@ -193,6 +193,56 @@ def test_signal_is_learnable_by_a_trivial_rule():
     assert best / len(rows) < 0.75
 
 
+# "because of the rain", the added-information phrase of a neutral hypothesis, in each language.
+_BECAUSE_OF_THE_RAIN = {
+    "en": "because of the rain", "fr": "à cause de la pluie", "es": "a causa de la lluvia",
+    "de": "wegen des Regens", "el": "λόγω της βροχής", "bg": "заради дъжда", "ru": "из-за дождя",
+    "tr": "yağmur yüzünden", "ar": "بسبب المطر", "vi": "vì trời mưa", "th": "เพราะฝนตก",
+    "zh": "因为下雨", "hi": "बारिश की वजह से", "sw": "kwa sababu ya mvua", "ur": "بارش کی وجہ سے",
+}  # fmt: skip
+_EN_ADDED = (
+    "with a friend", "for the first time", "again", "because of the rain", "after a long walk",
+    "in a hurry",
+)  # fmt: skip
+
+
+def test_most_neutral_hypotheses_add_information():
+    rows = demo_nli_rows("en", "train", 3000)
+    added = Counter(r["label"] for r in rows if any(p in r["hypothesis"] for p in _EN_ADDED))
+    assert set(added) == {"neutral"}  # entailments and contradictions never add information
+    assert 0.6 <= added["neutral"] / 1000 <= 0.8  # the rest are the harder swapped-entity kind
+    for row in rows:
+        if any(p in row["hypothesis"] for p in _EN_ADDED):
+            assert not any(p in row["premise"] for p in _EN_ADDED)
+    # The added phrase is translated, in the same rows, in every language.
+    rain = [_BECAUSE_OF_THE_RAIN["en"] in r["hypothesis"] for r in demo_nli_rows("en", "test", 600)]
+    assert 10 <= sum(rain) <= 50
+    for lang in demo_languages():
+        phrase = _BECAUSE_OF_THE_RAIN[lang]
+        hypotheses = [r["hypothesis"] for r in demo_nli_rows(lang, "test", 600)]
+        assert [phrase in h for h in hypotheses] == rain, lang
+
+
+def _hypothesis_only_rule(hypothesis: str) -> str:
+    """The annotation artifacts alone: an added phrase means neutral, a negation contradiction."""
+    if any(phrase in hypothesis for phrase in _EN_ADDED):
+        return "neutral"
+    if "not" in hypothesis.split():
+        return "contradiction"
+    return "entailment"
+
+
+def test_hypothesis_only_cues_are_strong_but_imperfect():
+    rows = demo_nli_rows("en", "train", 3000)
+    correct = Counter(
+        r["label"] for r in rows if _hypothesis_only_rule(r["hypothesis"]) == r["label"]
+    )
+    assert correct["entailment"] == correct["contradiction"] == 1000
+    # Swapped-entity neutrals look like entailments or contradictions without the premise.
+    assert 0.6 <= correct["neutral"] / 1000 <= 0.85
+    assert 0.85 <= sum(correct.values()) / len(rows) <= 0.95
+
+
 def test_pretrain_documents():
     docs = demo_pretrain_documents(300)
     assert len(docs) == 300
@@ -214,4 +264,7 @@ def test_pretrain_vocabulary_covers_english_nli_words():
     vocabulary = set(re.findall(r"[a-z]+", " ".join(demo_pretrain_documents(400)).lower()))
     nli = set(re.findall(r"[a-z]+", _text(demo_nli_rows("en", "train", 2000)).lower()))
     assert nli <= vocabulary, sorted(nli - vocabulary)
+    text = " ".join(demo_pretrain_documents(400))
+    for phrase in _EN_ADDED:  # the neutral phrases occur as phrases, not only as loose words
+        assert phrase in text, phrase
     assert len(vocabulary) > 2 * len(nli)

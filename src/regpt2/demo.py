@@ -5,13 +5,16 @@ Two generators, both pure functions of their arguments (no global RNG, no salted
 - `demo_nli_rows(lang, split, size, seed)`: a 15-way parallel NLI corpus in the XNLI languages,
   written in their real scripts with real words from a small hand-made lexicon per language.
   Row i of a split is the same abstract row (concepts + label) in every language, rendered with
-  that language's words and word order. The label is recoverable from the words: an entailed
-  hypothesis restates the premise's subject, verb and object; a contradiction negates that
-  restatement; a neutral hypothesis talks about another subject/object/action (sometimes negated,
-  sometimes sharing one or two words with the premise), so word overlap plus a negation cue is a
-  strong but imperfect rule.
+  that language's words and word order. The label is recoverable from the words, with the
+  hypothesis-side cues annotators leave in real NLI (Gururangan et al. 2018): an entailed
+  hypothesis restates (a shorter version of) the premise's subject, verb and object; a
+  contradiction negates that restatement; most neutral hypotheses restate it and add information
+  the premise does not give ("... with a friend", "... because of the rain"), the rest talk about
+  another subject/object/action (sometimes negated, sometimes sharing one or two words with the
+  premise). A negation cue plus an added-phrase cue is a strong but imperfect rule; the swapped
+  neutrals need the premise.
 - `demo_pretrain_documents(n, seed)`: English-only short stories, one document per line, built
-  from a larger English vocabulary that contains every English NLI word.
+  from a larger English vocabulary that contains every English NLI word and phrase.
 
 Rows are prefix-stable: the first k rows of `size=n` equal the rows of `size=k`.
 """
@@ -37,6 +40,10 @@ __all__ = [
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 N_SUBJECTS, N_OBJECTS, N_VERBS, N_PLACES, N_TIMES, N_ADJECTIVES = 12, 8, 6, 6, 4, 2
+N_EXTRAS = 6
+# Share of neutral hypotheses that restate the premise and add new information (the rest swap
+# entities, the harder kind that needs comparing hypothesis and premise).
+ADDED_INFORMATION_SHARE = 0.7
 
 # ---------------------------------------------------------------------------------------------
 # Lexicons. Concept order is shared by every language:
@@ -46,10 +53,13 @@ N_SUBJECTS, N_OBJECTS, N_VERBS, N_PLACES, N_TIMES, N_ADJECTIVES = 12, 8, 6, 6, 4
 #   places:   park school home market city river
 #   times:    yesterday today morning evening
 #   adjectives (on the object): red new
+#   extras (information a neutral hypothesis adds): with a friend, for the first time, again,
+#           because of the rain, after a long walk, in a hurry
 # A subject/object is (text, gender); an object's text marks the adjective slot with "|"
 # ("the |apple"); "DEF~|INDEF" gives a separate form for use with an adjective (Bulgarian moves
 # the article onto the adjective). An adjective or verb is a str, or a dict keyed by gender.
-# Templates use {s} subject, {v} verb, {n} negated verb, {o} object, {p} place, {t} time.
+# Templates use {s} subject, {v} verb, {n} negated verb, {o} object, {p} place, {t} time,
+# {x} added phrase.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -63,7 +73,9 @@ class _Lexicon:
     times: tuple  # 4 x str
     adjectives: tuple  # 2 x str | {gender: str}
     templates: tuple  # premise templates; the first is also the hypothesis template
+    extras: tuple = ()  # 6 added-information phrases (see _EXTRAS_EN), English order
     neg_template: str = ""  # hypothesis template with negation; default: first with {v}->{n}
+    extra_template: str = ""  # hypothesis template with an added phrase {x}; default: first + {x}
     adjective_first: bool = True  # adjective before the noun (else after)
     agree: str = ""  # verb agrees with "s" (subject) or "o" (object) gender; "" = invariant
     sep: str = " "  # word separator ("" for zh and th)
@@ -124,6 +136,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("yesterday", "today", "in the morning", "in the evening"),
         adjectives=("red", "new"),
         templates=_SVO,
+        extras=("with a friend", "for the first time", "again",
+                "because of the rain", "after a long walk", "in a hurry"),
     ),
     "fr": _Lexicon(
         subjects=(
@@ -143,6 +157,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("hier", "aujourd'hui", "le matin", "le soir"),
         adjectives=("rouge", {"m": "neuf", "f": "neuve"}),
         templates=_SVO,
+        extras=("avec un ami", "pour la première fois", "encore une fois",
+                "à cause de la pluie", "après une longue promenade", "à la hâte"),
         adjective_first=False,
     ),
     "es": _Lexicon(
@@ -162,6 +178,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("ayer", "hoy", "por la mañana", "por la noche"),
         adjectives=({"m": "rojo", "f": "roja"}, {"m": "nuevo", "f": "nueva"}),
         templates=_SVO,
+        extras=("con un amigo", "por primera vez", "otra vez",
+                "a causa de la lluvia", "después de un largo paseo", "con prisa"),
         adjective_first=False,
     ),
     "de": _Lexicon(
@@ -182,6 +200,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         adjectives=({"m": "roten", "f": "rote", "n": "rote"},
                     {"m": "neuen", "f": "neue", "n": "neue"}),
         templates=("{s} {v} {t} {o} {p}", "{t} {v} {s} {o} {p}", "{p} {v} {s} {t} {o}"),
+        extras=("mit einem Freund", "zum ersten Mal", "wieder",
+                "wegen des Regens", "nach einem langen Spaziergang", "in Eile"),
         neg_template="{s} {n} {t} {p} {o} nicht",
     ),
     "el": _Lexicon(
@@ -202,6 +222,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("χθες", "σήμερα", "το πρωί", "το βράδυ"),
         adjectives=({"n": "κόκκινο", "f": "κόκκινη"}, {"n": "καινούργιο", "f": "καινούργια"}),
         templates=_SVO,
+        extras=("με έναν φίλο", "για πρώτη φορά", "ξανά",
+                "λόγω της βροχής", "μετά από μια μεγάλη βόλτα", "βιαστικά"),
     ),
     "bg": _Lexicon(
         subjects=(
@@ -220,6 +242,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("вчера", "днес", "сутринта", "вечерта"),
         adjectives=({"m": "червения", "f": "червената"}, {"m": "новия", "f": "новата"}),
         templates=_SVO,
+        extras=("с един приятел", "за първи път", "отново",
+                "заради дъжда", "след дълга разходка", "набързо"),
     ),
     "ru": _Lexicon(
         subjects=(
@@ -238,6 +262,7 @@ _LEXICONS: dict[str, _Lexicon] = {
         adjectives=({"m": "красный", "f": "красную", "n": "красное"},
                     {"m": "новый", "f": "новую", "n": "новое"}),
         templates=("{s} {t} {v} {o} {p}", "{t} {s} {v} {o} {p}", "{p} {s} {v} {o} {t}"),
+        extras=("с другом", "впервые", "снова", "из-за дождя", "после долгой прогулки", "в спешке"),
         agree="s",
     ),
     "tr": _Lexicon(
@@ -255,6 +280,9 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("dün", "bugün", "sabah", "akşam"),
         adjectives=("kırmızı", "yeni"),
         templates=("{s} {t} {p} {o} {v}", "{t} {s} {p} {o} {v}", "{p} {s} {t} {o} {v}"),
+        extras=("bir arkadaşıyla", "ilk kez", "yine",
+                "yağmur yüzünden", "uzun bir yürüyüşten sonra", "aceleyle"),
+        extra_template="{s} {t} {p} {x} {o} {v}",
     ),
     "ar": _Lexicon(
         subjects=(
@@ -279,6 +307,7 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("أمس", "اليوم", "في الصباح", "في المساء"),
         adjectives=({"m": "الأحمر", "f": "الحمراء"}, {"m": "الجديد", "f": "الجديدة"}),
         templates=_SVO,
+        extras=("مع صديق", "لأول مرة", "مرة أخرى", "بسبب المطر", "بعد نزهة طويلة", "على عجل"),
         adjective_first=False,
         agree="s",
     ),
@@ -297,6 +326,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("hôm qua", "hôm nay", "vào buổi sáng", "vào buổi tối"),
         adjectives=("đỏ", "mới"),
         templates=_SVO,
+        extras=("cùng một người bạn", "lần đầu tiên", "một lần nữa",
+                "vì trời mưa", "sau một chuyến đi dạo dài", "một cách vội vàng"),
         adjective_first=False,
     ),
     "th": _Lexicon(
@@ -314,6 +345,9 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("เมื่อวานนี้", "วันนี้", "ตอนเช้า", "ตอนเย็น"),
         adjectives=("สีแดง", "ใหม่"),
         templates=("{s}{v}{o}{p}{t}", "{t}{s}{v}{o}{p}", "{p}{s}{v}{o}{t}"),
+        extras=("กับเพื่อน", "เป็นครั้งแรก", "อีกครั้ง",
+                "เพราะฝนตก", "หลังจากเดินเล่นนาน", "อย่างรีบร้อน"),
+        extra_template="{s}{v}{o}{p}{t}{x}",
         adjective_first=False,
         sep="",
         end="",
@@ -332,6 +366,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("昨天", "今天", "早上", "晚上"),
         adjectives=("红色的", "新的"),
         templates=("{s}{t}{p}{v}{o}", "{t}{s}{p}{v}{o}", "{p}{s}{t}{v}{o}"),
+        extras=("和一个朋友一起", "第一次", "又", "因为下雨", "长时间散步后", "匆匆忙忙地"),
+        extra_template="{s}{t}{x}{p}{v}{o}",
         sep="",
         end="。",
     ),
@@ -350,6 +386,9 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("कल", "आज", "सुबह", "शाम को"),
         adjectives=("लाल", {"m": "नया", "f": "नई"}),
         templates=("{s} {t} {p} {o} {v}", "{t} {s} {p} {o} {v}", "{p} {s} {t} {o} {v}"),
+        extras=("एक दोस्त के साथ", "पहली बार", "फिर से",
+                "बारिश की वजह से", "लंबी सैर के बाद", "जल्दी में"),
+        extra_template="{s} {t} {p} {x} {o} {v}",
         agree="o",
         end="।",
     ),
@@ -369,6 +408,8 @@ _LEXICONS: dict[str, _Lexicon] = {
         adjectives=({"5": "jekundu", "7": "chekundu", "3": "mwekundu", "9": "nyekundu"},
                     {"5": "jipya", "7": "kipya", "3": "mpya", "9": "mpya"}),
         templates=_SVO,
+        extras=("pamoja na rafiki", "kwa mara ya kwanza", "tena",
+                "kwa sababu ya mvua", "baada ya matembezi marefu", "kwa haraka"),
         adjective_first=False,
     ),
     "ur": _Lexicon(
@@ -386,6 +427,9 @@ _LEXICONS: dict[str, _Lexicon] = {
         times=("کل", "آج", "صبح", "شام کو"),
         adjectives=("لال", {"m": "نیا", "f": "نئی"}),
         templates=("{s} {t} {p} {o} {v}", "{t} {s} {p} {o} {v}", "{p} {s} {t} {o} {v}"),
+        extras=("ایک دوست کے ساتھ", "پہلی بار", "دوبارہ",
+                "بارش کی وجہ سے", "لمبی سیر کے بعد", "جلدی میں"),
+        extra_template="{s} {t} {p} {x} {o} {v}",
         agree="o",
         end="۔",
     ),
@@ -419,6 +463,7 @@ class _Row:
     h_negated: bool
     h_place: bool
     h_time: bool
+    h_extra: int = -1  # added-information phrase; -1: none
 
 
 def _stable_seed(*parts: object) -> int:
@@ -447,7 +492,12 @@ def _abstract_row(rng: random.Random, label: str) -> _Row:
     h_subject, h_verb, h_obj = subject, verb, obj
     h_adjective = adjective if adjective >= 0 and rng.random() < 0.5 else -1
     h_negated = label == "contradiction"
-    if label == "neutral":
+    h_extra = -1
+    if label == "neutral" and rng.random() < ADDED_INFORMATION_SHARE:
+        # A restatement that adds what the premise does not say (a purpose, a cause, a companion,
+        # a repetition): the commonest kind of neutral hypothesis written by annotators.
+        h_extra = _pick(rng, N_EXTRAS)
+    elif label == "neutral":
         kind = _pick(rng, 4)
         if kind == 0:  # someone else did the same thing to something else
             h_subject, h_obj = _other(rng, N_SUBJECTS, subject), _other(rng, N_OBJECTS, obj)
@@ -462,7 +512,7 @@ def _abstract_row(rng: random.Random, label: str) -> _Row:
         h_negated = kind != 3 and rng.random() < 0.3
     return _Row(
         label, subject, verb, obj, place, time, adjective, order,
-        h_subject, h_verb, h_obj, h_adjective, h_negated, h_place, h_time,
+        h_subject, h_verb, h_obj, h_adjective, h_negated, h_place, h_time, h_extra,
     )  # fmt: skip
 
 
@@ -538,6 +588,8 @@ def _render(lex: _Lexicon, row: _Row, lang: str) -> tuple[str, str]:
     verb = _form(table[row.h_verb], h_key)
     if row.h_negated:
         template = lex.neg_template or lex.templates[0].replace("{v}", "{n}")
+    elif row.h_extra >= 0:
+        template = lex.extra_template or lex.templates[0] + lex.sep + "{x}"
     else:
         template = lex.templates[0]
     hypothesis = _sentence(
@@ -550,6 +602,7 @@ def _render(lex: _Lexicon, row: _Row, lang: str) -> tuple[str, str]:
             "o": _object(lex, row.h_obj, row.h_adjective),
             "p": lex.places[row.place] if row.h_place else "",
             "t": lex.times[row.time] if row.h_time else "",
+            "x": lex.extras[row.h_extra] if row.h_extra >= 0 else "",
         },
         lang,
     )
@@ -622,6 +675,11 @@ _TIMES: tuple[str, ...] = tuple(_EN.times) + (
     "at night", "last week", "on Monday", "after lunch", "before dinner", "every day",
     "later", "at noon",
 )  # fmt: skip
+# Circumstances a sentence can add (the NLI neutral phrases among them).
+_EXTRAS: tuple[str, ...] = tuple(_EN.extras) + (
+    "with a smile", "for a long time", "because of the noise", "after a short rest",
+    "with great care", "for the second time", "in the dark", "with a neighbor",
+)  # fmt: skip
 _FEELINGS: tuple[str, ...] = (
     "happy", "tired", "hungry", "sad", "angry", "calm", "surprised", "proud", "afraid",
     "busy",
@@ -647,6 +705,8 @@ _MIDDLES = (
     "{Pr} {vt} a {thing} {place} {time}.",
     "{O} was {feel}, but {pr} {vi} {place}.",
     "{Pr} wanted to {vb} the {adj} {thing}.",
+    "{P} {vt} the {thing} {extra}.",
+    "{Extra}, {pr} {vi} {place}.",
 )
 _ENDINGS = (
     "In the end, {pr} {vi} {place}.",
@@ -672,6 +732,7 @@ def _document(rng: random.Random) -> str:
         other = _CHARACTERS[_pick(rng, len(_CHARACTERS))][0]
         verb, base = choose(_TRANSITIVE)
         time = choose(_TIMES)
+        extra = choose(_EXTRAS)
         # Start with the character's name; later sentences mostly use the pronoun.
         subject = character if first or rng.random() < 0.3 else pronoun
         text = template.format(
@@ -691,6 +752,8 @@ def _document(rng: random.Random) -> str:
             place=choose(_PLACES),
             time=time,
             Time=_cap(time),
+            extra=extra,
+            Extra=_cap(extra),
         )
         return _cap(text)
 

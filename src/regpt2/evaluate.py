@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from regpt2 import distributed
 from regpt2.batching import left_padded, pad_id_of
 from regpt2.languages import LABELS
 from regpt2.prompts import EncodedExample, NliPrompt
@@ -56,20 +57,29 @@ def predict(
     device = device or next(model.parameters()).device
     pad_id = pad_id_of(prompt.tokenizer)
     label_ids = torch.tensor(prompt.label_token_ids, device=device)
+    # Length-sorted batches waste little padding; in a data-parallel run each rank scores its
+    # share and the shares are gathered once at the end.
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    strict_tokens = np.empty(len(examples), dtype=np.int64)
-    restricted = np.empty(len(examples), dtype=np.int64)
+    mine = distributed.shard(order)
+    mine_strict, mine_restricted = [], []
     was_training = model.training
     model.eval()
-    for start in tqdm(range(0, len(order), batch_size), desc=description, mininterval=2):
-        indices = order[start : start + batch_size]
+    for start in tqdm(range(0, len(mine), batch_size), desc=description, mininterval=2):
+        indices = mine[start : start + batch_size]
         batch = left_padded([examples[i].input_ids for i in indices], pad_id)
         batch = {key: value.to(device) for key, value in batch.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = label_position_logits(model, batch).float()
-        strict_tokens[indices] = logits.argmax(dim=-1).cpu().numpy()
-        restricted[indices] = logits[:, label_ids].argmax(dim=-1).cpu().numpy()
+        mine_strict += logits.argmax(dim=-1).tolist()
+        mine_restricted += logits[:, label_ids].argmax(dim=-1).tolist()
     model.train(was_training)
+    strict_tokens = np.empty(len(examples), dtype=np.int64)
+    restricted = np.empty(len(examples), dtype=np.int64)
+    for indices, strict_part, restricted_part in distributed.gather(
+        (mine, mine_strict, mine_restricted)
+    ):
+        strict_tokens[indices] = strict_part
+        restricted[indices] = restricted_part
     return Predictions(
         gold=np.array([example.label for example in examples], dtype=np.int64),
         strict=_strict_labels(strict_tokens, prompt),

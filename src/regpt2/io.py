@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from regpt2.distributed import is_main_process
+
 
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
@@ -21,6 +23,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     is left as it was.
     """
     target = Path(target)
+    if not is_main_process():
+        # In a data-parallel run only rank 0 writes: the others write to a scratch folder
+        # that is thrown away, so every output exists exactly once.
+        scratch = Path(tempfile.mkdtemp(prefix="regpt2-rank-"))
+        try:
+            yield scratch / "out"
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / "out"
     try:

@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from regpt2.errors import UserError
+from regpt2.io import atomic_path
 from regpt2.sources import Source, cache_dir, existing_path, hub_error, parse_source
 
 
-def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2"):
+def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2", attentions: bool = False):
     """The pretrained LM that the NLI stages fine-tune, and its tokenizer.
 
     GPT-2 checkpoints load into the hand-written `GPT2LMHead` (as the study did); any other
@@ -33,7 +34,7 @@ def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2"):
     if source.kind == "url":
         raise UserError(f"{role}: a model cannot come from a URL; use hub:ID or a local folder")
     if _model_type(source, role) != "gpt2":
-        return load_causal_lm(source_text, role=role)
+        return load_causal_lm(source_text, role=role, attentions=attentions)
     location = str(existing_path(source, role=role)) if source.kind == "path" else source.value
     try:
         model = GPT2LMHead.from_pretrained(location)
@@ -89,8 +90,19 @@ def load_tokenizer(source_text: str, *, role: str, demo_builder=None):
     return load_tokenizer_folder(path)
 
 
-def load_causal_lm(source_text: str, *, role: str, demo_builder=None, dtype=torch.float32):
-    """Any HF causal LM and its tokenizer. `demo_builder()` returns (model, tokenizer)."""
+def load_causal_lm(
+    source_text: str,
+    *,
+    role: str,
+    demo_builder=None,
+    dtype=torch.float32,
+    attentions: bool = False,
+):
+    """Any HF causal LM and its tokenizer. `demo_builder()` returns (model, tokenizer).
+
+    `attentions=True` selects the eager attention kernel, the only one that returns attention
+    maps (probing needs them); the default lets transformers pick its fastest kernel.
+    """
     from transformers import AutoModelForCausalLM
 
     source = parse_source(source_text, role=role)
@@ -108,7 +120,8 @@ def load_causal_lm(source_text: str, *, role: str, demo_builder=None, dtype=torc
     else:
         location = source.value
     try:
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+        extra = {"attn_implementation": "eager"} if attentions else {}
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **extra)
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise UserError(f"{role}: {source.text} is not a causal language model") from None
@@ -148,10 +161,15 @@ def _converted_gguf(path: Path, role: str) -> Path:
     except (OSError, ValueError, ImportError) as error:
         raise UserError(f"{role}: cannot read GGUF file {path}: {_first_line(error)}") from None
     tokenizer = _gguf_tokenizer(path, role)
-    from regpt2.io import atomic_path
-
+    # The weights are dequantised already, but transformers still marks the model as a GGUF
+    # one and refuses to save it: rebuild a plain float32 model from the same config.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
     with atomic_path(target) as tmp:
-        model.save_pretrained(tmp)
+        plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return target
 

@@ -96,6 +96,14 @@ class Nli(Section):
         for field in ("{premise}", "{hypothesis}"):
             if field not in template:
                 raise ValueError(f"the prompt template must contain {field}")
+        try:  # any other placeholder or a stray brace would fail at the first prompt
+            template.format(premise="", hypothesis="")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"the prompt template cannot be rendered ({type(error).__name__}: {error}); "
+                "only {premise} and {hypothesis} may appear in braces (write {{ or }} for a "
+                "literal brace)"
+            ) from None
         return template
 
     @field_validator("label_digits")
@@ -273,6 +281,7 @@ def _as_value_error(check, value):
 
 class Params(Section):
     profile: str
+    launcher: str
     sources: Sources
     demo: Demo
     tokenize: Tokenize

@@ -8,6 +8,7 @@ dev evaluation keeping the best weights, a resumable checkpoint and the per-step
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from regpt2 import distributed
 from regpt2.errors import UserError
 from regpt2.io import atomic_path
 
@@ -74,7 +76,8 @@ class TrainResult:
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """This process's device: its own GPU under torchrun, else the GPU if any, else the CPU."""
+    return distributed.device()
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -192,8 +195,22 @@ def train(
     """
     if not lengths:
         raise UserError(f"{description}: no training examples")
+    distributed.setup()
+    world = distributed.world_size()
+    if config.batch_size < world:
+        raise UserError(
+            f"{description}: batch_size {config.batch_size} is smaller than the {world} "
+            "processes that share each batch"
+        )
     device = device or pick_device()
     model.to(device)
+    forward_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     use_bf16 = config.bf16 and bf16_supported(device)
     optimizer = make_optimizer(model, config)
     checkpoint = Checkpoint(checkpoint_dir, fingerprint_of(config, len(lengths), resume_key))
@@ -253,23 +270,38 @@ def train(
         accumulated, pending_loss, pending_extras = 0, 0.0, {}
         for batch_index in range(skip_batches, len(batches)):
             indices = batches[batch_index]
-            batch = {key: value.to(device) for key, value in collate(indices).items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = loss_fn(model, batch)
-            if isinstance(loss, tuple):
-                loss, extras = loss
-                for name, value in extras.items():
+            last_in_epoch = batch_index == len(batches) - 1
+            closes_step = accumulated + 1 == config.grad_accum or last_in_epoch
+            # Each rank takes its share of the batch; its loss is weighted so that DDP's mean
+            # over ranks equals the mean over the whole batch. A rank left without an example
+            # (a short last batch) runs one with weight 0, as every rank must join backward.
+            local = distributed.shard(indices)
+            weight = len(local) * world / len(indices)
+            batch = {k: v.to(device) for k, v in collate(local or indices[:1]).items()}
+            sync = (
+                contextlib.nullcontext() if closes_step or world == 1 else forward_model.no_sync()
+            )
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    loss = loss_fn(forward_model, batch)
+                extras = {}
+                if isinstance(loss, tuple):
+                    loss, extras = loss
+                if not torch.isfinite(loss):
+                    raise UserError(
+                        f"{description}: loss became {loss.item()} at step {result.steps}"
+                    )
+                (loss * weight / config.grad_accum).backward()
+            logged = _batch_mean({"loss": loss.item(), **extras}, weight)
+            for name, value in logged.items():
+                if name != "loss":
                     pending_extras[name] = pending_extras.get(name, 0.0) + value
-            if not torch.isfinite(loss):
-                raise UserError(f"{description}: loss became {loss.item()} at step {result.steps}")
-            (loss / config.grad_accum).backward()
-            pending_loss += loss.item() / config.grad_accum
+            pending_loss += logged["loss"] / config.grad_accum
             accumulated += 1
             result.micro_batches += 1
             result.examples_seen += len(indices)
             result.tokens_seen += sum(int(lengths[i]) for i in indices)
-            last_in_epoch = batch_index == len(batches) - 1
-            if accumulated < config.grad_accum and not last_in_epoch:
+            if not closes_step:
                 continue
             if accumulated < config.grad_accum:  # a short final group: rescale to its mean
                 for parameter in model.parameters():
@@ -298,8 +330,21 @@ def train(
     if best_in_memory:
         _load_trainable_state(model, best_in_memory)
     model.eval()
-    checkpoint.clear()
+    distributed.barrier()
+    if distributed.is_main_process():
+        checkpoint.clear()
     return result
+
+
+def _batch_mean(values: dict[str, float], weight: float) -> dict[str, float]:
+    """Per-rank means -> means over the whole batch (each rank's weight is its share x world)."""
+    world = distributed.world_size()
+    if world == 1:
+        return values
+    names = sorted(values)
+    totals = torch.tensor([values[name] * weight / world for name in names], dtype=torch.float64)
+    torch.distributed.all_reduce(totals)
+    return dict(zip(names, totals.tolist(), strict=True))
 
 
 def write_loss_curve(path: Path, result: TrainResult) -> None:

@@ -1,0 +1,696 @@
+"""The report stage: built from hand-written metrics (all stages, none, some), self-contained
+HTML with no network reference, a Markdown twin, computed findings, and an offline render in
+headless Chromium (skipped when no Chromium is installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from regpt2 import report as report_module
+from regpt2 import study
+from regpt2.errors import UserError
+from regpt2.report import (
+    assemble_report,
+    build_report,
+    compute_findings,
+    experiments_from_dvc,
+    parse_exp_show,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_SOURCES = {
+    "pretrain_text": "demo",
+    "pretrain_text_sha256": "",
+    "tokenizer": "demo",
+    "xnli": "demo",
+    "gpt2": "data/models/pretrain",
+    "qwen": "demo",
+    "qwen_tokenizer": "demo",
+}
+PAPER_SOURCES = {
+    **DEMO_SOURCES,
+    "pretrain_text": "url:https://example.org/t.txt",
+    "tokenizer": "hub:gpt2",
+    "xnli": "hub:facebook/xnli",
+    "gpt2": "hub:gpt2",
+    "qwen": "hub:Qwen/Qwen2.5-0.5B",
+    "qwen_tokenizer": "hub:Qwen/Qwen2.5-0.5B",
+}
+STAGE_SECTIONS = (
+    "pretraining",
+    "finetune_en",
+    "zeroshot",
+    "fertility",
+    "finetuning",
+    "translation",
+    "probe",
+    "qwen_lora",
+)
+
+# ---------------------------------------------------------------- hand-written metrics
+
+ZEROSHOT = {"en": 70.0, "es": 45.0, "de": 41.0, "el": 34.0, "th": 33.5}
+FERTILITY = {"en": 1.1, "es": 1.9, "de": 2.2, "el": 6.0, "th": 9.0}
+
+
+def _accuracy(value: float, n: int = 600, half_width: float = 3.7) -> dict:
+    return {
+        "n": n,
+        "strict_accuracy": value,
+        "strict_ci95_low": value - half_width,
+        "strict_ci95_high": value + half_width,
+        "restricted_accuracy": value + 0.5,
+        "restricted_ci95_low": value - half_width + 0.5,
+        "restricted_ci95_high": value + half_width + 0.5,
+        "non_label_outputs": 2,
+        "truncated": 0,
+    }
+
+
+def _write(root: Path, relative: str, data) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = data if isinstance(data, str) else json.dumps(data, indent=1)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_metrics(
+    root: Path, zeroshot: dict[str, float] = ZEROSHOT, fertility: dict[str, float] = FERTILITY
+) -> None:
+    """Every file the report reads, for a handful of languages."""
+    langs = list(zeroshot)
+    _write(root, "metrics/tokenize.json", {"vocab_size": 796, "mean_padding_fraction": 0.16})
+    _write(
+        root,
+        "metrics/pretrain.json",
+        {
+            "study_global_avg_train_loss": 1.55,
+            "train_loss_real_tokens": 1.83,
+            "last_epoch_train_loss_real_tokens": 1.40,
+            "validation_loss": 1.38,
+            "validation_perplexity": 3.98,
+            "validation_loss_with_padding": 1.16,
+            "optimised_loss": "with_padding",
+            "steps": 10,
+            "parameters": 449280,
+            "train_tokens_per_second": 2846.6,
+        },
+    )
+    curve = ["step,loss,loss_with_padding,loss_real_tokens"]
+    curve += [f"{s},{6 / s:.4f},{6 / s:.4f},{6.5 / s:.4f}" for s in range(1, 11)]
+    _write(root, "metrics/plots/pretrain_loss.csv", "\n".join(curve) + "\n")
+    _write(
+        root,
+        "metrics/plots/finetune_en_loss.csv",
+        "step,loss\n" + "".join(f"{s},{3 / s:.4f}\n" for s in range(1, 11)),
+    )
+    _write(
+        root,
+        "metrics/finetune_en.json",
+        {
+            "language": "en",
+            "steps": 10,
+            "train_loss": 0.61,
+            "best_dev_strict_accuracy": 71.0,
+            "dev": _accuracy(71.0, 300),
+            "test": _accuracy(zeroshot["en"]),
+        },
+    )
+    _write(
+        root,
+        "metrics/zeroshot.json",
+        {"split": "test", "languages": {k: _accuracy(v) for k, v in zeroshot.items()}},
+    )
+    _write(
+        root,
+        "data/eval/zeroshot.json",
+        {
+            "split": "test",
+            "languages": {
+                "en": {
+                    "labels": ["entailment", "neutral", "contradiction"],
+                    "confusion_strict": [[150, 25, 25, 0], [30, 140, 30, 0], [40, 30, 130, 0]],
+                },
+                "th": {
+                    "labels": ["entailment", "neutral", "contradiction"],
+                    "confusion_strict": [[200, 0, 0, 0], [200, 0, 0, 0], [199, 0, 0, 1]],
+                },
+            },
+        },
+    )
+    _write(
+        root,
+        "metrics/fertility.json",
+        {
+            "gpt2": {
+                k: {
+                    "tokens_per_word": v,
+                    "tokens_per_segmented_word": v * 0.5 if k == "th" else v,
+                    "tokens_per_char": v / 4,
+                    "tokens_vs_en": v / fertility["en"],
+                }
+                for k, v in fertility.items()
+            },
+            "qwen2.5": {
+                k: {
+                    "tokens_per_word": 1 + v / 10,
+                    "tokens_per_segmented_word": 1 + v / 10,
+                    "tokens_per_char": 0.3,
+                    "tokens_vs_en": 1.0,
+                }
+                for k in fertility
+                for v in [fertility[k]]
+            },
+        },
+    )
+    tiers = {k: study.study_tier(fertility[k], zeroshot[k]) for k in langs}
+    _write(
+        root,
+        "metrics/selection.json",
+        {
+            "languages": {k: {"tier": t, "reason": "hand-written"} for k, t in tiers.items()},
+            "proposed_by_rule": [k for k in langs if k != "en" and tiers[k] < 3],
+            "finetune_list": ["es", "de", "el"],
+            "in_list_but_tier_3": [],
+            "proposed_but_not_in_list": ["th"],
+            "in_list_without_numbers": [],
+        },
+    )
+    per_language = {"es": 52.0, "de": 46.0, "el": 35.0}
+    for lang, value in per_language.items():
+        _write(
+            root,
+            f"metrics/finetune_per_lang/{lang}.json",
+            {
+                "language": lang,
+                "fraction": 0.01,
+                "mode": "head",
+                "train_examples": 3927,
+                "train_loss": 1.0,
+                "dev": _accuracy(value, 300),
+                "test": _accuracy(value),
+                "zeroshot_strict_accuracy": zeroshot[lang],
+                "change_vs_zeroshot": round(value - zeroshot[lang], 4),
+            },
+        )
+    all_language = {"en": 66.0, "es": 53.0, "de": 50.0, "el": 41.0, "th": 33.0}
+    _write(
+        root,
+        "metrics/finetune_all.json",
+        {
+            "trained_on": ["en", "es", "de", "el"],
+            "steps": 10,
+            "train_loss": 1.1,
+            "train_examples": 15708,
+            "train_truncated": 3,
+            "languages": {
+                k: {
+                    **_accuracy(v),
+                    "change_vs_zeroshot": round(v - zeroshot[k], 4),
+                    "change_vs_per_language": round(v - per_language[k], 4)
+                    if k in per_language
+                    else None,
+                }
+                for k, v in all_language.items()
+            },
+        },
+    )
+    translate = {
+        "es": (4.3, 1.3, 30.0, 5.0),
+        "de": (4.2, 1.25, 25.0, 3.0),
+        "el": (4.0, 1.1, 12.0, 0.5),
+    }
+    _write(
+        root,
+        "metrics/translate.json",
+        {
+            "languages": {
+                k: {
+                    "lang": k,
+                    "template": "{lang}: '{text}'\nEnglish:",
+                    "n": 30,
+                    "grammar": g,
+                    "meaning": m,
+                    "chrf": c,
+                    "bleu": b,
+                }
+                for k, (g, m, c, b) in translate.items()
+            },
+            "signatures": {"bleu": "nrefs:1|bleu-sig", "chrf": "nrefs:1|chrf-sig"},
+        },
+    )
+    correlation = {
+        "languages": ["es", "de", "el"],
+        "n": 3,
+        "pearson_r": 0.99,
+        "pearson_p": 0.07,
+        "spearman_r": 1.0,
+        "spearman_p": 0.0,
+    }
+    _write(
+        root,
+        "metrics/translate_correlations.json",
+        {s: {"nli_zeroshot": correlation} for s in ("grammar", "meaning", "chrf", "bleu")},
+    )
+    _write(
+        root,
+        "data/translate/examples.json",
+        {
+            "es": {
+                "examples": [
+                    {
+                        "source": "El gato duerme | en casa.",
+                        "reference": "The cat sleeps.",
+                        "output": "The cat is sleeping <b>.",
+                        "grammar": 5.0,
+                        "meaning": 3.0,
+                    }
+                ]
+            },
+        },
+    )
+    probe_summary, probe_details = {}, {}
+    for model, scale in (("pretrained", 1.0), ("finetuned_en", 0.9)):
+        rows = {
+            k: {
+                "attention_entropy": 2.0 + i / 10,
+                "early": 0.9 - i / 20,
+                "late": 0.92 - i / 40,
+                "gain": 0.02 + i / 40,
+            }
+            for i, k in enumerate(langs)
+        }
+        rows["en"] = {"attention_entropy": 2.0, "early": 1.0, "late": 1.0, "gain": 0.0}
+        probe_summary[model] = rows
+        probe_details[model] = {
+            "n_layers": 2,
+            "early_layers": [0, 3],
+            "late_layers": [8, 11],
+            "early_hidden_states": [0, 1],
+            "late_hidden_states": [2, 2],
+            "notes": [],
+            "languages": {
+                k: {
+                    "n_sentences": 100,
+                    "attention_entropy_interval": [
+                        r["attention_entropy"] - 0.05,
+                        r["attention_entropy"] + 0.05,
+                    ],
+                    "gain_interval": [r["gain"] - 0.01, r["gain"] + 0.01],
+                    "similarity_per_layer": [
+                        r["early"] * scale,
+                        (r["early"] + r["late"]) / 2,
+                        r["late"] * scale,
+                    ],
+                }
+                for k, r in rows.items()
+            },
+        }
+    _write(root, "metrics/probe.json", probe_summary)
+    _write(root, "data/probe/results.json", probe_details)
+    _write(
+        root, "metrics/probe_correlations.json", {m: {"gain": correlation} for m in probe_summary}
+    )
+    lora = {"en": 80.0, "es": 70.0, "de": 68.0, "el": 60.0, "th": 55.0}
+    _write(
+        root,
+        "metrics/qwen_lora.json",
+        {
+            "steps": 10,
+            "train_loss": 0.5,
+            "bf16": True,
+            "trainable_parameters": 1081344,
+            "total_parameters": 495114112,
+            "train_seconds": 12.0,
+            "languages": {
+                k: {
+                    **_accuracy(v),
+                    "gpt2_zeroshot_strict_accuracy": zeroshot[k],
+                    "change_vs_gpt2": round(v - zeroshot[k], 4),
+                }
+                for k, v in lora.items()
+            },
+        },
+    )
+
+
+def _build(root: Path, **kwargs) -> Path:
+    options = {"profile": "demo", "sources": DEMO_SOURCES, "experiments": None, **kwargs}
+    paths = build_report(root, root / "report", **options)
+    return paths.html
+
+
+# ---------------------------------------------------------------- HTML inspection
+
+
+class _References(HTMLParser):
+    """Every src/href of the page, with its tag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.references: list[tuple[str, str, str]] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href") and value is not None:
+                self.references.append((tag, name, value))
+                if tag == "img":
+                    self.images.append(value)
+
+
+def _references(html_path: Path) -> _References:
+    parser = _References()
+    parser.feed(html_path.read_text(encoding="utf-8"))
+    return parser
+
+
+def _assert_offline(html_path: Path) -> None:
+    text = html_path.read_text(encoding="utf-8")
+    parser = _references(html_path)
+    for tag, name, value in parser.references:
+        assert not re.match(r"(?i)\s*(https?:)?//", value), f"<{tag} {name}={value[:60]}>"
+    for value in parser.images:
+        if value.startswith("data:"):
+            assert value.startswith("data:image/png;base64,")
+        else:
+            assert (html_path.parent / value).is_file(), value
+    assert "<link" not in text.lower()
+    assert not re.search(r"(?i)@import|url\(\s*['\"]?(https?:)?//", text)
+    assert not re.search(r"(?i)<script[^>]+src=", text)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_full_report_has_every_section_and_figure(tmp_path):
+    write_metrics(tmp_path)
+    html_path = _build(tmp_path)
+    result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
+    statuses = {section.id: section.status for section in result.sections}
+    assert all(statuses[name] == "ok" for name in STAGE_SECTIONS), statuses
+    assert all(f.verdict != "not run" for f in result.findings)
+    names = {plot.name for plot in result.plots()}
+    assert names >= {
+        "pretrain_loss",
+        "finetune_loss",
+        "zeroshot_accuracy",
+        "fertility",
+        "fertility_vs_zeroshot",
+        "finetuning_comparison",
+        "translation_vs_nli",
+        "probe_similarity",
+        "attention_entropy",
+        "gpt2_vs_lora",
+    }
+    html_text = html_path.read_text(encoding="utf-8")
+    markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")
+    assert len(_references(html_path).images) == len(names)
+    for name in names:
+        assert (tmp_path / "report" / "figures" / f"{name}.png").is_file()
+        assert f"](figures/{name}.png)" in markdown
+    # The study's numbers sit beside ours: a few published values, in both renderings.
+    for published in ("2.8317", "78.82", "46.17", "53.11", "50.58", "4.34", "0.9654", "71.14"):
+        assert published in html_text and published in markdown, published
+    # Intervals and correlation statistics are shown.
+    assert "70.00 [66.30, 73.70]" in markdown
+    assert "Spearman r =" in markdown and "Pearson r =" in markdown
+    # A constant predictor is visible; table cells are escaped and stay in one cell.
+    assert "entailment 100%" in markdown
+    assert "&lt;b&gt;" in html_text and "<b>." not in html_text
+    assert "El gato duerme \\| en casa." in markdown
+    assert "sleeping &lt;b&gt;." in markdown
+    _assert_offline(html_path)
+
+
+def test_empty_metrics_every_section_not_run(tmp_path):
+    html_path = _build(tmp_path)
+    result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
+    statuses = {section.id: section.status for section in result.sections}
+    assert all(statuses[name] == "not run" for name in STAGE_SECTIONS), statuses
+    assert {f.verdict for f in result.findings} == {"not run"}
+    assert not result.plots()
+    html_text = html_path.read_text(encoding="utf-8")
+    markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")
+    assert html_text.count('class="notrun"') >= len(STAGE_SECTIONS)
+    assert markdown.count("**NOT RUN**") >= len(STAGE_SECTIONS)
+    assert "<img" not in html_text
+    assert (tmp_path / "report" / "figures").is_dir()
+    _assert_offline(html_path)
+
+
+def test_partial_metrics_mark_only_missing_stages(tmp_path):
+    write_metrics(tmp_path)
+    for name in ("translate.json", "translate_correlations.json", "qwen_lora.json"):
+        (tmp_path / "metrics" / name).unlink()
+    shutil.rmtree(tmp_path / "metrics" / "finetune_per_lang")
+    result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
+    statuses = {section.id: section.status for section in result.sections}
+    assert statuses["translation"] == statuses["qwen_lora"] == "not run"
+    assert statuses["finetuning"] == "partial"
+    assert statuses["probe"] == statuses["zeroshot"] == "ok"
+    verdicts = [f.verdict for f in result.findings]
+    assert verdicts[2] == verdicts[4] == verdicts[6] == "not run"
+    assert verdicts[0] != "not run" and verdicts[5] != "not run"
+
+
+def test_markdown_twin_and_figures_are_deterministic(tmp_path):
+    write_metrics(tmp_path)
+    _build(tmp_path)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file()}
+    _build(tmp_path)
+    second = {p.name: p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file()}
+    assert first == second
+    assert "index.md" in first and "index.html" in first
+
+
+def test_banner_marks_demo_and_mixed_profiles(tmp_path):
+    demo = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
+    assert demo.banner() == ("demo", report_module.Report.banner(demo)[1])
+    assert "DEMO PROFILE" in demo.banner()[1] and "not the study's numbers" in demo.banner()[1]
+    assert assemble_report(tmp_path, profile="paper", sources=PAPER_SOURCES).banner() is None
+    mixed = assemble_report(tmp_path, profile="paper", sources={**PAPER_SOURCES, "xnli": "demo"})
+    assert mixed.banner()[0] == "mixed" and "xnli" in mixed.banner()[1]
+    html_path = _build(tmp_path)
+    assert 'class="banner demo"' in html_path.read_text(encoding="utf-8")
+    markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")
+    assert markdown.splitlines()[2].startswith("> **DEMO PROFILE")
+    _build(tmp_path, profile="paper", sources=PAPER_SOURCES)
+    assert (
+        "banner"
+        not in html_path.read_text(encoding="utf-8").split("<main>")[0].split("</style>")[1]
+    )
+
+
+def test_findings_follow_the_numbers(tmp_path):
+    """Flip the fertility/accuracy relation and the verdict flips: nothing is hard-coded."""
+    negative, positive = tmp_path / "negative", tmp_path / "positive"
+    write_metrics(negative)
+    reversed_fertility = dict(zip(FERTILITY, sorted(FERTILITY.values(), reverse=True), strict=True))
+    write_metrics(positive, fertility=reversed_fertility)
+    claims = {
+        name: {f.claim[:2]: f for f in compute_findings(root)}
+        for name, root in (("negative", negative), ("positive", positive))
+    }
+    assert claims["negative"]["2."].verdict == "supported"
+    assert "Spearman r = -1.00" in claims["negative"]["2."].ours
+    assert claims["positive"]["2."].verdict == "not supported"
+    # Claim 3: Tier 1 (es, de) gains more than el, but 2 against 1 cannot be significant.
+    assert claims["negative"]["3."].verdict == "partly supported"
+    assert "p = 0.029" in claims["negative"]["3."].study  # the study's 3 vs 4 separate fully
+    # Claim 4: es, de and el all gain over zero-shot in the hand-written numbers.
+    assert claims["negative"]["4."].verdict == "supported"
+    assert "3 of 3" in claims["negative"]["4."].ours
+    # Claim 7: the LoRA model wins everywhere.
+    assert claims["negative"]["7."].verdict == "supported"
+    # The study's own evidence is recomputed from study.py.
+    assert "r = 0.91" in claims["negative"]["5."].study
+
+
+def test_english_at_chance_makes_transfer_claim_inconclusive(tmp_path):
+    write_metrics(tmp_path, zeroshot={**ZEROSHOT, "en": 34.0})
+    findings = compute_findings(tmp_path)
+    assert findings[0].verdict == "inconclusive"
+
+
+def test_experiments_table_from_exp_show(tmp_path):
+    def run(name, rev, lr, test):
+        return {
+            "rev": rev,
+            "name": name,
+            "data": {
+                "params": {"params.yaml": {"data": {"finetune_en": {"lr": lr, "batch_size": 4}}}},
+                "metrics": {
+                    "metrics/finetune_en.json": {
+                        "data": {"train_loss": 0.6, "dev": _accuracy(test), "test": _accuracy(test)}
+                    }
+                },
+            },
+        }
+
+    shown = [
+        {**run(None, "workspace", 5e-5, 78.0), "experiments": None},
+        {
+            **run("main", "a" * 40, 5e-5, 78.0),
+            "experiments": [{"name": "exp-lr", "revs": [run("exp-lr", "b" * 40, 1e-4, 74.0)]}],
+        },
+    ]
+    experiments = parse_exp_show(shown)
+    assert [e.name for e in experiments] == ["workspace", "main", "exp-lr"]
+    assert experiments[2].params["lr"] == 1e-4 and experiments[2].metrics["train_loss"] == 0.6
+    write_metrics(tmp_path)
+    _build(tmp_path, experiments=experiments)
+    markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")
+    assert "| `exp-lr` | 0.000100 |" in markdown and "lr=0.0001" in markdown
+    assert "74.00 [70.30, 77.70]" in markdown
+    assert parse_exp_show({"not": "a list"}) == []
+
+
+def test_experiments_from_dvc_failure_is_none(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("no dvc")
+
+    monkeypatch.setattr(report_module.subprocess, "run", broken)
+    assert experiments_from_dvc(tmp_path) is None
+    monkeypatch.setattr(
+        report_module.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 0, "not json", ""),
+    )
+    assert experiments_from_dvc(tmp_path) is None
+    write_metrics(tmp_path)
+    _build(tmp_path, experiments=None)
+    assert "`dvc exp show` was not available" in (tmp_path / "report/index.md").read_text()
+
+
+def test_invalid_json_is_a_user_error(tmp_path):
+    _write(tmp_path, "metrics/zeroshot.json", "{not json")
+    with pytest.raises(UserError, match="metrics/zeroshot.json: not valid JSON"):
+        _build(tmp_path)
+
+
+def test_unexpected_shape_reports_the_section_not_a_crash(tmp_path):
+    write_metrics(tmp_path)
+    _write(tmp_path, "metrics/qwen_lora.json", {"languages": {"en": {"n": 3}}})
+    result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
+    statuses = {section.id: section.status for section in result.sections}
+    assert statuses["qwen_lora"] == "error"
+    assert statuses["zeroshot"] == "ok"
+
+
+def test_stage_script_writes_the_report(tmp_path, monkeypatch):
+    from stages import report as stage
+
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(PROJECT_ROOT / "profiles", tmp_path / "profiles")
+    write_metrics(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stage, "experiments_from_dvc", lambda cwd: [])
+    stage.main()
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert (tmp_path / "report" / "index.md").is_file()
+
+
+def test_study_numbers_match_study_md():
+    """study.py is a transcription: every published per-language number appears in STUDY.md."""
+    shared = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
+    path = shared / "STUDY.md"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    text = " ".join(path.read_text(encoding="utf-8").split())
+    for table in (
+        study.ZEROSHOT,
+        study.FERTILITY,
+        study.PER_LANGUAGE_REPORTED,
+        study.PER_LANGUAGE_NOTEBOOK,
+        study.ALL_LANGUAGE_NOTEBOOK,
+        study.QWEN_LORA,
+    ):
+        for lang, value in table.items():
+            assert f"{lang} {value:.2f}" in text or f"-> {value:.2f}" in text, (lang, value)
+    for lang, scores in study.TRANSLATION.items():
+        assert f"{lang} {scores['grammar']:.2f}/{scores['meaning']:.2f}" in text
+    for lang, probe in study.PROBE.items():
+        assert f"{lang} {probe['early']:.4f} -> {probe['late']:.4f} (+{probe['gain']:.4f})" in text
+    for variant in (
+        "lr 1e-4: dev 75.46 / test 74.01 / loss 0.6930",
+        "lr 1e-5: 81.16 / 81.08 / 0.5881",
+        "batch 8: 80.92 / 80.20 / 0.5952",
+        "dev 79.52%, test 78.82%, train loss 0.6160",
+        "2.8317",
+        "r 0.895",
+    ):
+        assert variant in text, variant
+    tier1 = {
+        k for k in study.FERTILITY if study.study_tier(study.FERTILITY[k], study.ZEROSHOT[k]) == 1
+    }
+    assert tier1 == {"en", "es", "fr", "de"}
+
+
+# ---------------------------------------------------------------- headless Chromium
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium_command(binary: str, profile: Path) -> list[str]:
+    return [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        # Offline: every host fails to resolve and any proxy use fails to connect.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+    ]
+
+
+def test_chromium_renders_report_offline(tmp_path):
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no chromium / chromium-browser on PATH (Debian package `chromium`)")
+    write_metrics(tmp_path)
+    html_path = _build(tmp_path)
+    url = html_path.resolve().as_uri()
+    screenshot = tmp_path / "shot.png"
+    base = _chromium_command(binary, tmp_path / "profile")
+    subprocess.run(
+        [*base, "--window-size=1280,4000", f"--screenshot={screenshot}", url],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 50_000
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.size == (1280, 4000)
+        low, high = image.convert("L").getextrema()
+        assert high - low > 100  # text and figures, not a blank page
+
+    dom = subprocess.run(
+        [*base, "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    images = len(_references(html_path).images)
+    match = re.search(r'<html[^>]*data-images="(\d+)/(\d+)"', dom)
+    assert match, dom[:500]
+    assert (int(match.group(1)), int(match.group(2))) == (images, images)
+    assert images >= 10

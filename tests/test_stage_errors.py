@@ -1,0 +1,130 @@
+"""Stage scripts on bad input: exit status 2, one `error:` line on stderr, nothing written.
+
+Each case runs a stage as `python -m stages.NAME` in a scratch copy of the project, the way
+`dvc repro` runs it. The errors all happen before any training, so each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copytree(
+        PROJECT_ROOT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(PROJECT_ROOT / "profiles", root / "profiles")
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    return root
+
+
+def _set_params(root: Path, changes: dict) -> None:
+    """Apply `{"dotted.key": value}` changes to the scratch params.yaml."""
+    yaml = YAML()  # round trip: the file stays as DVC and the user see it
+    params = yaml.load((root / "params.yaml").read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        section = params
+        for key in parents:
+            section = section[key]
+        section[last] = value
+    with (root / "params.yaml").open("w", encoding="utf-8") as handle:
+        yaml.dump(params, handle)
+
+
+def _files(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if "__pycache__" not in path.parts and path.is_file()
+    }
+
+
+def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
+    """Run a stage that must fail; return its one error line after checking the contract."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "REGPT2_CACHE": str(root.parent / "cache"),
+    }
+    before = _files(root)
+    completed = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    stderr = completed.stderr
+    assert completed.returncode == 2, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    # Nothing written: no output, no half-written temporary beside an output.
+    assert _files(root) == before
+    assert not (root / "data").exists() or not any((root / "data").rglob("*"))
+    assert not (root / "metrics").exists()
+    return lines[0]
+
+
+def test_missing_pretrain_text(project: Path):
+    _set_params(project, {"sources.pretrain_text": "corpus/missing.txt"})
+    line = _run_failing_stage(project, "tokenize")
+    assert "sources.pretrain_text" in line and "corpus/missing.txt" in line
+
+
+def test_blank_pretrain_text(project: Path):
+    (project / "blank.txt").write_text("\n  \n\n")
+    _set_params(project, {"sources.pretrain_text": "blank.txt"})
+    line = _run_failing_stage(project, "tokenize")
+    assert "sources.pretrain_text" in line and "no text" in line
+
+
+def test_unknown_profile(project: Path):
+    _set_params(project, {"profile": "fast"})
+    line = _run_failing_stage(project, "tokenize")
+    known = ", ".join(sorted(path.stem for path in (project / "profiles").glob("*.yaml")))
+    assert "profile" in line and "'fast'" in line and f"known profiles: {known}" in line
+
+
+def test_wrong_param_type(project: Path):
+    _set_params(project, {"tokenize.context_length": "long"})
+    line = _run_failing_stage(project, "tokenize")
+    assert "tokenize.context_length" in line and "'long'" in line
+
+
+def test_unknown_zeroshot_language(project: Path):
+    _set_params(project, {"zeroshot.languages": ["en", "xx"]})
+    line = _run_failing_stage(project, "zeroshot")
+    assert "zeroshot.languages" in line and "'xx'" in line and "en, fr, es" in line
+
+
+def test_stage_run_out_of_order(project: Path):
+    """finetune_en before pretrain: the demo's base model folder does not exist yet."""
+    line = _run_failing_stage(project, "finetune_en")
+    assert "sources.gpt2" in line and "data/models/pretrain" in line
+
+
+def test_unreachable_hub_model(project: Path):
+    _set_params(project, {"sources.gpt2": "hub:gpt2"})
+    line = _run_failing_stage(project, "finetune_en")
+    assert line.startswith("error: sources.gpt2: could not load 'gpt2' from the Hugging Face Hub")
+    assert "set sources.gpt2 to the local folder" in line

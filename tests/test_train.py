@@ -1,0 +1,369 @@
+"""The one training loop: learning, determinism, accumulation, resume, best-dev weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import regpt2.nli
+from regpt2.data import NliExample
+from regpt2.errors import UserError
+from regpt2.nli import finetune
+from regpt2.prompts import NliPrompt
+from regpt2.train import LoopConfig, fingerprint_of, length_grouped_batches, train
+
+DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
+# A short template keeps the toy prompts at a dozen tokens.
+TEMPLATE = "{premise} | {hypothesis} ="
+CUES = {"entailment": "yes", "neutral": "maybe", "contradiction": "no"}
+SUBJECTS = ["the cat", "a dog", "the farmer", "my friend", "the boy", "a girl"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and do not suffer from a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Killed(RuntimeError):
+    """Stands for the process being killed in the middle of a run."""
+
+
+def _toy_rows(count: int, offset: int = 0) -> list[NliExample]:
+    """The label is given by the hypothesis word (yes / maybe / no): a learnable task."""
+    labels = list(CUES)
+    rows = []
+    for i in range(count):
+        label = labels[(i * 7 + offset) % 3]
+        rows.append(NliExample(f"{SUBJECTS[(i + offset) % 6]} sat", CUES[label], label, "en"))
+    return rows
+
+
+def _config(**overrides) -> LoopConfig:
+    values = dict(seed=0, epochs=3, batch_size=8, grad_accum=1, lr=3e-3, weight_decay=0.0)
+    values.update(overrides)
+    return LoopConfig(**values)
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+# ------------------------------------------------------------------- fine-tuning a tiny GPT-2
+
+
+@pytest.fixture
+def nli_run(demo_tokenizer, tiny_gpt2):
+    prompt = NliPrompt(demo_tokenizer, TEMPLATE, DIGITS, 32)
+    train_rows, dev_rows = _toy_rows(48), _toy_rows(9, offset=1)
+
+    def run(seed: int = 0, checkpoint_dir: Path | None = None, **overrides):
+        model = tiny_gpt2(seed=seed, n_embd=16, n_positions=32)
+        result, counts = finetune(
+            model,
+            prompt,
+            train_rows,
+            dev_rows,
+            _config(seed=seed, **overrides),
+            eval_batch_size=16,
+            checkpoint_dir=checkpoint_dir,
+            description="toy",
+        )
+        return model, result, counts
+
+    return run
+
+
+def test_finetune_loss_decreases(nli_run):
+    _, result, counts = nli_run(epochs=4, lr=1e-2)
+    assert counts == {
+        "train_examples": 48,
+        "train_truncated": 0,
+        "dev_examples": 9,
+        "dev_truncated": 0,
+    }
+    assert result.steps == len(result.losses) == 4 * 6
+    first, last = result.losses[:3], result.losses[-3:]
+    assert sum(first) / 3 > 5.0  # about ln(vocabulary size): nothing learned yet
+    assert sum(last) / 3 < sum(first) / 3 - 2.5, result.losses  # mass moved to the labels
+    assert [e["step"] for e in result.evaluations] == [6, 12, 18, 24]
+    assert result.examples_seen == 4 * 48
+
+
+def test_finetune_same_seed_same_run(nli_run):
+    model_a, result_a, _ = nli_run(seed=3, epochs=1)
+    model_b, result_b, _ = nli_run(seed=3, epochs=1)
+    assert result_a.losses == result_b.losses
+    _assert_same_weights(_weights(model_a), _weights(model_b))
+    _, result_c, _ = nli_run(seed=4, epochs=1)
+    assert result_c.losses != result_a.losses
+
+
+def test_finetune_resumes_after_a_kill(nli_run, tmp_path: Path, monkeypatch):
+    overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
+    model_full, result_full, _ = nli_run(**overrides)
+
+    real_predict = regpt2.nli.predict
+    calls = {"n": 0}
+
+    def dying_predict(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # the dev evaluation at step 8 (the checkpoint of step 6 is kept)
+            raise Killed
+        return real_predict(*args, **kwargs)
+
+    checkpoints = tmp_path / "checkpoints"
+    monkeypatch.setattr(regpt2.nli, "predict", dying_predict)
+    with pytest.raises(Killed):
+        nli_run(checkpoint_dir=checkpoints, **overrides)
+    assert (checkpoints / "last.pt").exists()
+    monkeypatch.setattr(regpt2.nli, "predict", real_predict)
+
+    model, result, _ = nli_run(checkpoint_dir=checkpoints, **overrides)
+    assert result.resumed_from_step == 6
+    assert result.losses == result_full.losses
+    assert result.evaluations == result_full.evaluations
+    assert result.best_step == result_full.best_step
+    _assert_same_weights(_weights(model), _weights(model_full))
+    assert not checkpoints.exists()
+
+
+# --------------------------------------------------------------------- the loop on a toy model
+
+
+def _regression(count: int = 24, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(count, 4, generator=generator)
+    targets = inputs @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.1
+    return inputs, targets
+
+
+def _mlp(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def _run(
+    config: LoopConfig,
+    *,
+    count: int = 24,
+    checkpoint_dir: Path | None = None,
+    die_at_micro_batch: int | None = None,
+    evaluate_fn=None,
+    resume_key: str = "toy",
+):
+    inputs, targets = _regression(count)
+    model = _mlp()
+    calls = {"n": 0}
+
+    def loss_fn(model, batch):
+        calls["n"] += 1
+        if calls["n"] == die_at_micro_batch:
+            raise Killed
+        return F.mse_loss(model(batch["x"]), batch["y"])
+
+    result = train(
+        model,
+        lengths=[1] * count,
+        collate=lambda rows: {"x": inputs[rows], "y": targets[rows]},
+        loss_fn=loss_fn,
+        config=config,
+        evaluate_fn=evaluate_fn,
+        checkpoint_dir=checkpoint_dir,
+        resume_key=resume_key,
+        device=torch.device("cpu"),
+    )
+    return model, result
+
+
+def test_loop_learns_and_is_deterministic():
+    config = _config(epochs=20, batch_size=4, lr=3e-2)
+    model_a, result_a = _run(config)
+    model_b, result_b = _run(config)
+    assert result_a.losses == result_b.losses
+    _assert_same_weights(_weights(model_a), _weights(model_b))
+    assert result_a.losses[-1] < result_a.losses[0] / 10
+
+
+# A large eps makes the first update depend on the gradient's scale (Adam's first step is
+# otherwise sign(gradient), blind to a wrongly scaled accumulated gradient).
+LINEAR_STEP = dict(epochs=1, lr=1.0, eps=1.0, optimizer="regpt2")
+
+
+@pytest.mark.parametrize("optimizer", ["regpt2", "torch"])
+def test_grad_accum_equals_a_larger_batch(optimizer):
+    """Two micro-batches of 4 give the update of one batch of 8: the mean of two equal-sized
+    means is the mean (unequal micro-batches would weight their examples unequally)."""
+    settings = {**LINEAR_STEP, "optimizer": optimizer}
+    big_model, big = _run(_config(batch_size=8, grad_accum=1, **settings), count=8)
+    accum_model, accum = _run(_config(batch_size=4, grad_accum=2, **settings), count=8)
+    assert big.steps == accum.steps == 1
+    assert accum.micro_batches == 2 and big.micro_batches == 1
+    assert accum.losses[0] == pytest.approx(big.losses[0], rel=1e-6)
+    initial = _weights(_mlp())
+    for name, value in _weights(big_model).items():
+        moved = value - initial[name]
+        assert moved.abs().max() > 1e-3
+        torch.testing.assert_close(_weights(accum_model)[name] - initial[name], moved)
+
+
+def test_short_final_accumulation_group_is_rescaled():
+    """A last group with fewer micro-batches than grad_accum is averaged over what it has."""
+    one_model, one = _run(_config(batch_size=4, grad_accum=1, **LINEAR_STEP), count=4)
+    accum_model, accum = _run(_config(batch_size=4, grad_accum=3, **LINEAR_STEP), count=4)
+    assert one.steps == accum.steps == 1
+    assert accum.losses[0] == pytest.approx(one.losses[0], rel=1e-6)
+    for name, value in _weights(one_model).items():
+        torch.testing.assert_close(_weights(accum_model)[name], value)
+
+
+@pytest.mark.parametrize(("grad_accum", "die_at"), [(1, 9), (2, 9), (2, 14)])
+def test_resume_after_a_kill_ends_like_an_uninterrupted_run(tmp_path, grad_accum, die_at):
+    # 24 examples / batch 4 = 6 micro-batches per epoch; 3 epochs; checkpoint every 2 steps.
+    config = _config(epochs=3, batch_size=4, grad_accum=grad_accum, checkpoint_every=2)
+    full_model, full = _run(config)
+    checkpoints = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        _run(config, checkpoint_dir=checkpoints, die_at_micro_batch=die_at)
+    assert (checkpoints / "last.pt").exists()
+
+    model, result = _run(config, checkpoint_dir=checkpoints)
+    assert result.resumed_from_step > 0
+    assert result.steps == full.steps and result.losses == full.losses
+    assert result.micro_batches == full.micro_batches
+    assert result.examples_seen == full.examples_seen
+    _assert_same_weights(_weights(model), _weights(full_model))
+    assert not checkpoints.exists()
+
+
+def test_a_changed_config_does_not_resume(tmp_path):
+    config = _config(epochs=2, batch_size=4, checkpoint_every=2)
+    checkpoints = tmp_path / "ckpt"
+
+    def killed_run() -> None:
+        with pytest.raises(Killed):
+            _run(config, checkpoint_dir=checkpoints, die_at_micro_batch=8)
+        assert (checkpoints / "last.pt").exists()
+
+    changed = _config(epochs=2, batch_size=4, checkpoint_every=2, lr=2e-2)
+    assert fingerprint_of(changed, 24, "toy") != fingerprint_of(config, 24, "toy")
+    killed_run()
+    _, result = _run(changed, checkpoint_dir=checkpoints)
+    assert result.resumed_from_step == 0
+    assert not checkpoints.exists()
+    killed_run()
+    _, result = _run(config, checkpoint_dir=checkpoints, resume_key="another stage")
+    assert result.resumed_from_step == 0
+    killed_run()
+    _, result = _run(config, checkpoint_dir=checkpoints, count=20)
+    assert result.resumed_from_step == 0
+    killed_run()
+    _, result = _run(config, checkpoint_dir=checkpoints)
+    assert result.resumed_from_step == 6
+
+
+def _scripted(scores: dict[int, float], snapshots: dict[int, dict] | None = None):
+    """An evaluate_fn returning scores[n] at its n-th call, keeping the weights it saw."""
+    snapshots = {} if snapshots is None else snapshots
+
+    def evaluate(model) -> float:
+        call = len(snapshots) + 1
+        snapshots[call] = _weights(model)
+        return scores[call]
+
+    return evaluate
+
+
+def test_best_dev_weights_are_restored():
+    scores = {1: 0.2, 2: 0.9, 3: 0.4, 4: 0.9, 5: 0.1, 6: 0.3}
+    snapshots: dict[int, dict] = {}
+    config = _config(epochs=1, batch_size=4, eval_every=1)
+    model, result = _run(config, evaluate_fn=_scripted(scores, snapshots))
+    assert [e["score"] for e in result.evaluations] == [scores[i] for i in range(1, 7)]
+    assert result.best_score == 0.9 and result.best_step == 2  # the first of equal scores
+    _assert_same_weights(_weights(model), snapshots[2])
+    assert not torch.equal(snapshots[2]["0.weight"], snapshots[6]["0.weight"])
+
+
+def test_best_dev_weights_survive_a_resume(tmp_path):
+    # Evaluations at each epoch's end (steps 6, 12, 18); the best is the one of step 6.
+    scores = {1: 0.8, 2: 0.5, 3: 0.6}
+    config = _config(epochs=3, batch_size=4, checkpoint_every=3)
+    full_snapshots: dict[int, dict] = {}
+    full_model, full = _run(config, evaluate_fn=_scripted(scores, full_snapshots))
+    assert full.best_step == 6
+    _assert_same_weights(_weights(full_model), full_snapshots[1])
+
+    checkpoints = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        _run(
+            config, checkpoint_dir=checkpoints, die_at_micro_batch=10, evaluate_fn=_scripted(scores)
+        )
+    assert (checkpoints / "best.pt").exists()
+    resumed_scores = {1: 0.5, 2: 0.6}  # the resumed run evaluates at steps 12 and 18 only
+    model, result = _run(config, checkpoint_dir=checkpoints, evaluate_fn=_scripted(resumed_scores))
+    assert result.resumed_from_step == 9
+    assert result.best_step == 6 and result.best_score == 0.8
+    _assert_same_weights(_weights(model), _weights(full_model))
+
+
+def test_no_examples_is_a_user_error():
+    with pytest.raises(UserError, match="no training examples"):
+        train(
+            _mlp(),
+            lengths=[],
+            collate=lambda rows: {},
+            loss_fn=lambda model, batch: torch.tensor(0.0),
+            config=_config(),
+        )
+
+
+def test_non_finite_loss_is_a_user_error():
+    with pytest.raises(UserError, match="loss became nan at step 0"):
+        train(
+            _mlp(),
+            lengths=[1, 1],
+            collate=lambda rows: {"x": torch.zeros(len(rows), 4)},
+            loss_fn=lambda model, batch: model(batch["x"]).sum() * float("nan"),
+            config=_config(batch_size=2),
+            device=torch.device("cpu"),
+        )
+
+
+# ------------------------------------------------------------------------------- batch order
+
+
+def test_length_grouped_batches_cover_every_index_once():
+    lengths = [(i * 37) % 101 for i in range(103)]
+    for group in (1, 3, 50):
+        batches = length_grouped_batches(lengths, 8, seed=5, group=group)
+        flat = [i for batch in batches for i in batch]
+        assert sorted(flat) == list(range(103))
+        assert all(1 <= len(batch) <= 8 for batch in batches)
+        assert len(batches) == 13  # chunks are whole batches: only the last one is short
+        assert batches == length_grouped_batches(lengths, 8, seed=5, group=group)
+        assert batches != length_grouped_batches(lengths, 8, seed=6, group=group)
+
+
+def test_length_grouping_reduces_padding():
+    lengths = [(i * 37) % 101 + 1 for i in range(400)]
+
+    def padding(batches):
+        widths = [max(lengths[i] for i in batch) * len(batch) for batch in batches]
+        return sum(widths) - sum(lengths)
+
+    grouped = padding(length_grouped_batches(lengths, 8, seed=0, group=50))
+    plain = padding(length_grouped_batches(lengths, 8, seed=0, group=1))
+    assert grouped < plain / 3
