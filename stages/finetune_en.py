@@ -5,19 +5,10 @@ from pathlib import Path
 from regpt2.errors import run_stage
 from regpt2.io import atomic_path, write_json
 from regpt2.models import load_pretrained_lm
-from regpt2.nli import (
-    evaluate_rows,
-    finetune,
-    load_rows,
-    make_prompt,
-    model_context,
-    summary,
-    training_rows,
-    training_summary,
-)
+from regpt2.nli import finetune_language, summary, training_summary
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import LoopConfig, write_loss_curve
+from regpt2.train import write_loss_curve
 
 
 def main() -> None:
@@ -25,32 +16,10 @@ def main() -> None:
     settings = params.finetune_en
     seed_everything(settings.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    prompt = make_prompt(tokenizer, params.nli, model_context(model))
     lang = settings.language
-    train_rows, dev_rows = training_rows(params, lang, settings)
-    test_rows = load_rows(params, lang, settings.test_split, settings.test_limit)
-
-    result, counts = finetune(
-        model,
-        prompt,
-        train_rows,
-        dev_rows,
-        LoopConfig.from_params(settings),
-        eval_batch_size=params.nli.eval_batch_size,
-        checkpoint_dir=Path("data/checkpoints/finetune_en"),
-        description="finetune_en",
+    result, counts, evaluation = finetune_language(
+        params, model, tokenizer, lang, settings, stage="finetune_en"
     )
-    evaluation = {
-        split: evaluate_rows(
-            model,
-            prompt,
-            rows,
-            batch_size=params.nli.eval_batch_size,
-            bootstrap_resamples=params.nli.bootstrap_resamples,
-            description=split,
-        )
-        for split, rows in (("dev", dev_rows), ("test", test_rows))
-    }
 
     with atomic_path("data/models/finetune_en") as folder:
         model.save_pretrained(folder)

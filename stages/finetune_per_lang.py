@@ -7,20 +7,11 @@ from pathlib import Path
 from regpt2.errors import UserError, run_stage
 from regpt2.io import write_json
 from regpt2.models import load_pretrained_lm
-from regpt2.nli import (
-    evaluate_rows,
-    finetune,
-    load_rows,
-    make_prompt,
-    model_context,
-    summary,
-    training_rows,
-    training_summary,
-)
+from regpt2.nli import finetune_language, summary, training_summary
 from regpt2.params import load_params
 from regpt2.results import zeroshot_accuracy
 from regpt2.seeding import seed_everything
-from regpt2.train import LoopConfig, write_loss_curve
+from regpt2.train import write_loss_curve
 
 
 def main() -> None:
@@ -35,31 +26,9 @@ def main() -> None:
     training = params.finetune_per_lang.training
     seed_everything(training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    train_rows, dev_rows = training_rows(params, lang, training, subset)
-    test_rows = load_rows(params, lang, training.test_split, training.test_limit)
-
-    result, counts = finetune(
-        model,
-        prompt,
-        train_rows,
-        dev_rows,
-        LoopConfig.from_params(training),
-        eval_batch_size=params.nli.eval_batch_size,
-        checkpoint_dir=Path(f"data/checkpoints/finetune_per_lang/{lang}"),
-        description=f"finetune_{lang}",
+    result, counts, evaluation = finetune_language(
+        params, model, tokenizer, lang, training, stage=f"finetune_per_lang/{lang}", subset=subset
     )
-    evaluation = {
-        split: evaluate_rows(
-            model,
-            prompt,
-            rows,
-            batch_size=params.nli.eval_batch_size,
-            bootstrap_resamples=params.nli.bootstrap_resamples,
-            description=f"{split}-{lang}",
-        )
-        for split, rows in (("dev", dev_rows), ("test", test_rows))
-    }
     zeroshot = zeroshot_accuracy().get(lang)
     test = summary(evaluation["test"])
     write_loss_curve(Path(f"metrics/plots/finetune_per_lang/{lang}_loss.csv"), result)

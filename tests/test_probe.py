@@ -18,7 +18,6 @@ from regpt2.errors import UserError
 from regpt2.probe import (
     ProbeResult,
     attention_entropy,
-    bootstrap_mean_interval,
     correlate_with_metric,
     head_entropies,
     probe_parallel,
@@ -26,6 +25,7 @@ from regpt2.probe import (
     sentence_statistics,
     shannon_entropy,
 )
+from regpt2.stats import bootstrap_mean_interval
 
 PARALLEL = {
     "en": ["the cat sat on the mat", "a dog ran far away", "the dog sat"],

@@ -73,7 +73,7 @@ class _Lexicon:
     times: tuple  # 4 x str
     adjectives: tuple  # 2 x str | {gender: str}
     templates: tuple  # premise templates; the first is also the hypothesis template
-    extras: tuple = ()  # 6 added-information phrases (see _EXTRAS_EN), English order
+    extras: tuple = ()  # 6 added-information phrases, in the concept order above
     neg_template: str = ""  # hypothesis template with negation; default: first with {v}->{n}
     extra_template: str = ""  # hypothesis template with an added phrase {x}; default: first + {x}
     adjective_first: bool = True  # adjective before the noun (else after)
@@ -494,8 +494,8 @@ def _abstract_row(rng: random.Random, label: str) -> _Row:
     h_negated = label == "contradiction"
     h_extra = -1
     if label == "neutral" and rng.random() < ADDED_INFORMATION_SHARE:
-        # A restatement that adds what the premise does not say (a purpose, a cause, a companion,
-        # a repetition): the commonest kind of neutral hypothesis written by annotators.
+        # A restatement that adds what the premise does not say (a companion, a cause, a
+        # repetition, a manner): the commonest kind of neutral hypothesis annotators write.
         h_extra = _pick(rng, N_EXTRAS)
     elif label == "neutral":
         kind = _pick(rng, 4)

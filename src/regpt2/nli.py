@@ -121,6 +121,47 @@ def finetune(
     return result, counts
 
 
+def finetune_language(
+    params: Params,
+    model: torch.nn.Module,
+    tokenizer,
+    lang: str,
+    section,
+    *,
+    stage: str,
+    subset=None,
+) -> tuple[TrainResult, dict, dict[str, dict]]:
+    """Fine-tune on one language as `section` says, then score its dev and test splits.
+
+    Returns the training result, the example counts and {"dev": metrics, "test": metrics}.
+    """
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    train_rows, dev_rows = training_rows(params, lang, section, subset)
+    test_rows = load_rows(params, lang, section.test_split, section.test_limit)
+    result, counts = finetune(
+        model,
+        prompt,
+        train_rows,
+        dev_rows,
+        LoopConfig.from_params(section),
+        eval_batch_size=params.nli.eval_batch_size,
+        checkpoint_dir=Path("data/checkpoints") / stage,
+        description=stage,
+    )
+    evaluation = {
+        split: evaluate_rows(
+            model,
+            prompt,
+            rows,
+            batch_size=params.nli.eval_batch_size,
+            bootstrap_resamples=params.nli.bootstrap_resamples,
+            description=f"{split}-{lang}",
+        )
+        for split, rows in (("dev", dev_rows), ("test", test_rows))
+    }
+    return result, counts, evaluation
+
+
 def evaluate_rows(
     model: torch.nn.Module,
     prompt: NliPrompt,

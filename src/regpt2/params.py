@@ -11,7 +11,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML, YAMLError
 
 from regpt2.errors import UserError
@@ -26,6 +34,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 Limit = Annotated[int, Field(gt=0)] | None
+Languages = Annotated[
+    list[str], AfterValidator(lambda codes: _as_value_error(check_languages, codes))
+]
 LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
 
 
@@ -156,26 +167,20 @@ class FinetuneEn(FinetuneTraining):
         return _as_value_error(check_language, code)
 
 
-class Zeroshot(Section):
-    languages: list[str]
+class Evaluation(Section):
+    """Which languages and split a stage reads (the first `limit` rows of each)."""
+
+    languages: Languages
     split: Literal["train", "dev", "test"]
     limit: Limit = None
 
-    @field_validator("languages")
-    @classmethod
-    def _known_languages(cls, codes: list[str]) -> list[str]:
-        return _as_value_error(check_languages, codes)
+
+class Zeroshot(Evaluation):
+    pass
 
 
-class Fertility(Section):
-    languages: list[str]
-    split: Literal["train", "dev", "test"]
-    limit: Limit = None
-
-    @field_validator("languages")
-    @classmethod
-    def _known_languages(cls, codes: list[str]) -> list[str]:
-        return _as_value_error(check_languages, codes)
+class Fertility(Evaluation):
+    pass
 
 
 class Selection(Section):
@@ -202,19 +207,14 @@ class FinetunePerLang(Section):
 
 
 class FinetuneAll(Subset):
-    languages: list[str]
-    eval_languages: list[str]
+    languages: Languages
+    eval_languages: Languages
     training: FinetuneTraining
-
-    @field_validator("languages", "eval_languages")
-    @classmethod
-    def _known_languages(cls, codes: list[str]) -> list[str]:
-        return _as_value_error(check_languages, codes)
 
 
 class Translate(Section):
     seed: int
-    languages: list[str]
+    languages: Languages
     split: Literal["train", "dev", "test"]
     samples: PositiveInt
     min_words: NonNegativeInt
@@ -228,15 +228,10 @@ class Translate(Section):
     tokens_per_word: PositiveInt
     batch_size: PositiveInt
 
-    @field_validator("languages")
-    @classmethod
-    def _known_languages(cls, codes: list[str]) -> list[str]:
-        return _as_value_error(check_languages, codes)
-
 
 class Probe(Section):
     seed: int
-    languages: list[str]
+    languages: Languages
     split: Literal["train", "dev", "test"]
     rows: PositiveInt
     max_length: Annotated[int, Field(ge=2)]
@@ -249,26 +244,20 @@ class Probe(Section):
 
     @field_validator("languages")
     @classmethod
-    def _english_and_known(cls, codes: list[str]) -> list[str]:
-        codes = _as_value_error(check_languages, codes)
+    def _english_included(cls, codes: list[str]) -> list[str]:
         if "en" not in codes:
             raise ValueError("probe compares every language with English: include en")
         return codes
 
 
 class QwenLora(FinetuneEn):
-    languages: list[str]
+    languages: Languages
     r: PositiveInt
     alpha: PositiveInt
     dropout: Annotated[float, Field(ge=0, lt=1)]
     target_modules: Annotated[list[str], Field(min_length=1)]
     bias: Literal["none", "all", "lora_only"]
     merge: bool
-
-    @field_validator("languages")
-    @classmethod
-    def _known_languages(cls, codes: list[str]) -> list[str]:
-        return _as_value_error(check_languages, codes)
 
 
 def _as_value_error(check, value):

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from regpt2.errors import UserError
-from regpt2.stats import correlate
+from regpt2.stats import bootstrap_mean_interval, correlate
 
 ENGLISH = "en"
 DepthPolicy = Literal["scale", "clip", "error"]
@@ -369,28 +369,6 @@ def resolve_layer_ranges(
 # --------------------------------------------------------------------------------------------
 # Per-language summary
 # --------------------------------------------------------------------------------------------
-
-
-def bootstrap_mean_interval(
-    values: Sequence[float] | np.ndarray,
-    *,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (resampling the values; seeded)."""
-    data = np.asarray(values, dtype=np.float64)
-    if data.size == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, 2_000_000 // data.size)  # bound the index matrix to ~16 MB
-    for start in range(0, n_resamples, chunk):
-        size = min(chunk, n_resamples - start)
-        means[start : start + size] = data[rng.integers(0, data.size, (size, data.size))].mean(1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return (float(low), float(high))
 
 
 @dataclass

@@ -29,6 +29,28 @@ def bootstrap_interval(
     return (float(100.0 * low), float(100.0 * high))
 
 
+def bootstrap_mean_interval(
+    values: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (resampling the values; seeded)."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, 2_000_000 // data.size)  # bound the index matrix to ~16 MB
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        means[start : start + size] = data[rng.integers(0, data.size, (size, data.size))].mean(1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return (float(low), float(high))
+
+
 def correlate(xs: Sequence[float], ys: Sequence[float]) -> dict[str, float | int]:
     """Pearson and Spearman correlation with two-sided p-values; NaN when undefined."""
     pairs = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
