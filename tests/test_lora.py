@@ -188,11 +188,6 @@ def test_load_causal_lm_refuses_a_non_causal_model(demo_tokenizer, tmp_path: Pat
     assert "\n" not in str(error.value) and str(folder) in str(error.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BertConfig maps to BertLMHeadModel in AutoModelForCausalLM: a BERT encoder folder "
-    "loads silently with a randomly initialised LM head instead of being refused",
-)
 def test_load_causal_lm_refuses_a_bert_encoder(demo_tokenizer, tmp_path: Path):
     from transformers import BertConfig, BertModel
 

@@ -58,7 +58,8 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 
 def save_adapter(model, tokenizer, directory: Path, *, merge: bool) -> None:
     """The adapter as a PEFT folder (adapter_config.json + safetensors); with `merge`, also the
-    base model with the adapter merged in, under `merged/`, loadable with AutoModelForCausalLM."""
+    base model with the adapter merged in, under `merged/`, loadable with AutoModelForCausalLM.
+    Merging folds the adapter into `model`'s own weights: call it last."""
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     if merge:

@@ -121,7 +121,9 @@ def load_causal_lm(
         location = source.value
     try:
         extra = {"attn_implementation": "eager"} if attentions else {}
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **extra)
+        model, loading = AutoModelForCausalLM.from_pretrained(
+            location, dtype=dtype, output_loading_info=True, **extra
+        )
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise UserError(f"{role}: {source.text} is not a causal language model") from None
@@ -130,6 +132,12 @@ def load_causal_lm(
         if source.kind == "hub":
             raise hub_error(source, role, error) from None
         raise UserError(f"{role}: cannot load {source.text}: {_first_line(error)}") from None
+    if loading["missing_keys"]:
+        # An encoder (e.g. BERT) maps to a "...LMHeadModel" whose head it never trained.
+        raise UserError(
+            f"{role}: {source.text} is not a causal language model (it has no weights for "
+            f"{sorted(loading['missing_keys'])[0]})"
+        )
     tokenizer = load_tokenizer(str(path) if source.kind == "path" else source_text, role=role)
     _ensure_pad(tokenizer)
     return model, tokenizer
