@@ -71,3 +71,12 @@ def tiny_gpt2(demo_tokenizer):
         return GPT2LMHead(config).eval()
 
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and do not suffer from a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -19,20 +19,14 @@ from regpt2.nli import finetune
 from regpt2.prompts import NliPrompt
 from regpt2.train import LoopConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # The study's settings (STUDY.md section 4, params.yaml qwen_lora).
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 R, ALPHA, DROPOUT = 8, 32, 0.1
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 HIDDEN, LAYERS, HEADS, KV_HEADS, INTERMEDIATE = 32, 2, 4, 2, 64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

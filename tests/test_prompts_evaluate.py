@@ -23,6 +23,8 @@ from regpt2.languages import LABELS
 from regpt2.prompts import NliPrompt
 from regpt2.stats import bootstrap_interval
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DEMO_TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 STUDY_DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 LONG = "The farmer bought the red apple at the market yesterday and sold the old hat today."
@@ -43,15 +45,6 @@ def _examples(count: int) -> list[NliExample]:
 
 def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not suffer from a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------------ prompt

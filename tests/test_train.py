@@ -15,20 +15,13 @@ from regpt2.nli import finetune
 from regpt2.prompts import NliPrompt
 from regpt2.train import LoopConfig, fingerprint_of, length_grouped_batches, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 # A short template keeps the toy prompts at a dozen tokens.
 TEMPLATE = "{premise} | {hypothesis} ="
 CUES = {"entailment": "yes", "neutral": "maybe", "contradiction": "no"}
 SUBJECTS = ["the cat", "a dog", "the farmer", "my friend", "the boy", "a girl"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not suffer from a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Killed(RuntimeError):
