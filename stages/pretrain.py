@@ -37,12 +37,10 @@ def main() -> None:
     )
 
     def loss_fn(model, batch):
-        logits = model(input_ids=batch["input_ids"]).logits
-        with_padding, real_tokens, _ = lm_losses(logits, batch["input_ids"], batch["lengths"])
-        optimised = with_padding if settings.loss_on_padding else real_tokens
-        return optimised, {
-            "loss_with_padding": with_padding.item(),
-            "loss_real_tokens": real_tokens.item(),
+        losses = lm_losses(model, batch["input_ids"], batch["lengths"], settings.loss_on_padding)
+        return losses.optimised, {
+            "loss_with_padding": losses.with_padding,
+            "loss_real_tokens": losses.real_tokens,
         }
 
     config = LoopConfig.from_params(settings, grad_accum=1, length_group_batches=1)

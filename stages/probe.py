@@ -42,9 +42,11 @@ def main() -> None:
         summaries[name] = {
             lang: {
                 "attention_entropy": round(probe.attention_entropy, 4),
+                "attention_entropy_relative": round(probe.attention_entropy_relative, 4),
                 "early": round(probe.early, 4),
                 "late": round(probe.late, 4),
                 "gain": round(probe.gain, 4),
+                "truncated": probe.n_truncated,
             }
             for lang, probe in result.languages.items()
         }

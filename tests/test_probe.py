@@ -21,9 +21,11 @@ from regpt2.probe import (
     correlate_with_metric,
     head_entropies,
     probe_parallel,
+    relative_entropy_to_uniform,
     resolve_layer_ranges,
     sentence_statistics,
     shannon_entropy,
+    uniform_causal_entropy,
 )
 from regpt2.stats import bootstrap_mean_interval
 
@@ -263,3 +265,26 @@ def test_correlate_accepts_a_probe_result(word_model, word_tokenizer):
     assert isinstance(result, ProbeResult)
     out = correlate_with_metric(result, {"es": 40.0}, exclude=())
     assert out["gain"]["languages"] == ["es"] and out["gain"]["n"] == 1
+
+
+def uniform_causal_map(n: int) -> torch.Tensor:
+    """Query i spreads its attention evenly over keys 0..i."""
+    rows = torch.tril(torch.ones(n, n, dtype=torch.float64))
+    return rows / rows.sum(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 40])
+def test_uniform_causal_entropy_is_that_of_the_uniform_map(n):
+    expected = attention_entropy(uniform_causal_map(n))
+    assert uniform_causal_entropy(np.array([n]))[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_relative_entropy_is_one_for_uniform_and_lower_when_focused():
+    n = np.array([1, 6, 6])
+    focused = attention_entropy(torch.eye(6, dtype=torch.float64))  # every token on itself
+    entropy = np.array([0.0, attention_entropy(uniform_causal_map(6)), focused])
+    relative = relative_entropy_to_uniform(entropy, n)
+    assert relative[:2] == pytest.approx([1.0, 1.0])
+    assert 0 < relative[2] < 1
+    with pytest.raises(ValueError, match="n >= 1"):
+        uniform_causal_entropy(np.array([0]))

@@ -694,3 +694,13 @@ def test_chromium_renders_report_offline(tmp_path):
     assert match, dom[:500]
     assert (int(match.group(1)), int(match.group(2))) == (images, images)
     assert images >= 10
+
+
+def test_probe_table_shows_cut_sentences():
+    summary = {"th": {"attention_entropy": 6.3, "early": 0.6, "late": 0.9, "gain": 0.3}}
+    summary["en"] = {"attention_entropy": 4.3, "early": 1.0, "late": 1.0, "gain": 0.0}
+    details = {"languages": {"th": {"n_sentences": 200, "n_truncated": 90}}}
+    details["languages"]["en"] = {"n_sentences": 200, "n_truncated": 0}
+    table = report_module.probe_table("pretrained", summary, details)
+    cells = {row[1] for row in table.rows}
+    assert cells == {"200 (90 cut)", "200"}

@@ -220,10 +220,12 @@ def _check_positive_int(name: str, value: Any) -> None:
 class CausalLMOutput:
     """What `GPT2LMHead.forward` returns (the attributes of HF's causal-LM output)."""
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     loss: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    # The final layer-normed hidden state (B, T, C), the LM head's input.
+    last_hidden_state: torch.Tensor | None = None
 
 
 class CausalSelfAttention(nn.Module):
@@ -387,10 +389,13 @@ class GPT2LMHead(nn.Module):
         logits_to_keep: int = 0,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
+        output_logits: bool = True,
     ) -> CausalLMOutput:
         """Logits for every position (or the last `logits_to_keep`). `labels` (B, T), -100 =
         ignored, gives the mean next-token cross-entropy in `.loss` (shifted inside, as HF
-        does). `position_ids` (B, T) or (T,) default to 0..T-1. `use_cache` and `return_dict`
+        does). `position_ids` (B, T) or (T,) default to 0..T-1. `output_logits=False` skips
+        the LM head (`.logits` is None) for callers that apply it themselves from
+        `.last_hidden_state`, as pretraining's chunked loss does. `use_cache` and `return_dict`
         are accepted for HF compatibility and ignored (no KV cache; always an object).
         """
         del use_cache, return_dict
@@ -429,6 +434,15 @@ class GPT2LMHead(nn.Module):
         x = tr.ln_f(x)
         if output_hidden_states:
             hidden.append(x)
+        if not output_logits:
+            if labels is not None:
+                raise UserError("labels need the logits: drop output_logits=False")
+            return CausalLMOutput(
+                logits=None,
+                hidden_states=tuple(hidden) if output_hidden_states else None,
+                attentions=tuple(attentions) if output_attentions else None,
+                last_hidden_state=x,
+            )
         # As in HF: logits for the last `logits_to_keep` positions only (0 = all). Scoring reads
         # one position per example, which spares the (B, T, vocab) logits tensor.
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
@@ -450,6 +464,7 @@ class GPT2LMHead(nn.Module):
             loss=loss,
             hidden_states=tuple(hidden) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
+            last_hidden_state=x,
         )
 
     # ------------------------------------------------------------------ HF import / export

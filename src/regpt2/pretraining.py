@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from regpt2.batching import pad_id_of
 from regpt2.errors import UserError
+from regpt2.lm_loss import head_cross_entropy
 
 
 def encode_documents(tokenizer, documents: Sequence[str], context: int) -> dict[str, np.ndarray]:
@@ -47,22 +48,44 @@ def load_tokens(path: Path) -> dict[str, np.ndarray]:
         return {"ids": archive["ids"], "lengths": archive["lengths"]}
 
 
-def lm_losses(
-    logits: torch.Tensor, input_ids: torch.Tensor, lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss over every position incl. padding, loss over real targets, number of real targets).
+@dataclass
+class LmLosses:
+    """One batch's next-token losses; `optimised` carries the gradient, the rest are numbers."""
 
-    Position t predicts token t+1; a target is real when t+1 < the row's length.
+    optimised: torch.Tensor
+    with_padding: float  # mean over every position, padding included (the study's figure)
+    real_tokens: float  # mean over positions whose target is a real token
+    real_targets: int
+
+
+def lm_losses(
+    model, input_ids: torch.Tensor, lengths: torch.Tensor, loss_on_padding: bool = True
+) -> LmLosses:
+    """Both losses of a right-padded batch from one forward pass; optimise the chosen one.
+
+    Position t predicts token t+1; a target is real when t+1 < the row's length. The LM head
+    and the cross-entropy run chunk by chunk (regpt2.lm_loss): the (positions x vocab) logits
+    never exist at once.
     """
+    hidden = model(input_ids=input_ids, output_logits=False).last_hidden_state[:, :-1]
     targets = input_ids[:, 1:]
-    per_token = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction="none"
-    ).view_as(targets)
     positions = torch.arange(1, input_ids.size(1), device=input_ids.device)
-    real = positions[None, :] < lengths[:, None]
-    n_real = real.sum()
-    real_loss = (per_token * real).sum() / n_real.clamp(min=1)
-    return per_token.mean(), real_loss, n_real
+    real = (positions[None, :] < lengths[:, None]).reshape(-1)
+    n_real = int(real.sum())
+    if loss_on_padding:
+        weights = torch.full(real.shape, 1.0 / real.numel(), device=real.device)
+    else:
+        weights = real.float() / max(n_real, 1)
+    head = getattr(model, "module", model).get_output_embeddings().weight  # DDP wraps the model
+    optimised, per_position = head_cross_entropy(
+        hidden.reshape(-1, hidden.size(-1)), head, targets.reshape(-1), weights
+    )
+    return LmLosses(
+        optimised=optimised,
+        with_padding=float(per_position.mean()),
+        real_tokens=float((per_position * real).sum()) / max(n_real, 1),
+        real_targets=n_real,
+    )
 
 
 @torch.no_grad()
@@ -75,11 +98,10 @@ def evaluate_lm(model, arrays: dict[str, np.ndarray], batch_size: int) -> dict[s
         ids = torch.as_tensor(arrays["ids"][start : start + batch_size], dtype=torch.long)
         lengths = torch.as_tensor(arrays["lengths"][start : start + batch_size], dtype=torch.long)
         ids, lengths = ids.to(device), lengths.to(device)
-        logits = model(input_ids=ids).logits
-        padded, real, n_real = lm_losses(logits, ids, lengths)
-        total_real += float(real) * int(n_real)
-        count_real += int(n_real)
-        total_padded += float(padded) * len(ids)
+        losses = lm_losses(model, ids, lengths)
+        total_real += losses.real_tokens * losses.real_targets
+        count_real += losses.real_targets
+        total_padded += losses.with_padding * len(ids)
         rows += len(ids)
     real_loss = total_real / max(count_real, 1)
     return {

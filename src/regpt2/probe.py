@@ -11,6 +11,10 @@ Definitions (all entropies in nats, i.e. natural log):
   maps of every layer and head are cropped to the real n x n block, averaged over heads and
   layers, the n x n map is normalised to sum 1, and its Shannon entropy is taken. It grows with
   the sentence length (at most 2 ln n). A language's value is the mean over its sentences.
+- Relative attention entropy: the same entropy divided by that of uniform causal attention over
+  the same n tokens (query i spreads 1/(i+1) over keys 0..i: ln n + ln(n!)/n), so 1 = no focus.
+  Length drives the raw entropy (languages that cost more tokens score higher, whatever the
+  model does); the ratio takes it out. A 1-token sentence scores 1.
 - Per-layer, per-head entropy: for layer l and head h, the mean over the n real query positions
   of the Shannon entropy of that query's attention row (the row over the real keys, normalised
   to sum 1). With causal attention query i sees i+1 keys, so a head that attends uniformly
@@ -45,6 +49,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from regpt2.errors import UserError
 from regpt2.stats import bootstrap_mean_interval, correlate
@@ -53,7 +58,13 @@ ENGLISH = "en"
 DepthPolicy = Literal["scale", "clip", "error"]
 DEPTH_POLICIES: tuple[str, ...] = ("scale", "clip", "error")
 #: Per-language numbers that `correlate_with_metric` correlates by default.
-PROBE_FIELDS: tuple[str, ...] = ("attention_entropy", "early", "late", "gain")
+PROBE_FIELDS: tuple[str, ...] = (
+    "attention_entropy",
+    "attention_entropy_relative",
+    "early",
+    "late",
+    "gain",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +92,20 @@ def attention_entropy(attention: torch.Tensor) -> float:
         raise ValueError(f"attention must end in a square (n, n) map, got {tuple(attn.shape)}")
     mean_map = attn.reshape(-1, attn.shape[-2], attn.shape[-1]).mean(dim=0)
     return shannon_entropy(mean_map)
+
+
+def uniform_causal_entropy(n_tokens: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of the sum-1 n x n map of uniform causal attention: ln n + ln(n!)/n."""
+    n = np.asarray(n_tokens, dtype=np.float64)
+    if (n < 1).any():
+        raise ValueError("uniform_causal_entropy needs n >= 1 tokens")
+    return np.log(n) + np.array([math.lgamma(k + 1) for k in n.flat]).reshape(n.shape) / n
+
+
+def relative_entropy_to_uniform(entropy: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """Attention entropy / uniform causal attention's over as many tokens (1 for 1 token)."""
+    uniform = uniform_causal_entropy(n_tokens)
+    return np.divide(entropy, uniform, out=np.ones_like(uniform), where=uniform > 0)
 
 
 def head_entropies(attention: torch.Tensor) -> torch.Tensor:
@@ -213,7 +238,8 @@ def sentence_statistics(
         model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, n, batch_size):
+            batches = range(0, n, batch_size)
+            for start in tqdm(batches, desc=f"probe {language}", leave=False):
                 rows = order[start : start + batch_size]
                 width = int(lengths[rows].max())
                 input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -381,6 +407,7 @@ class LanguageProbe:
     n_truncated: int
     attention_entropy: float
     attention_entropy_interval: list[float]
+    attention_entropy_relative: float  # / uniform causal attention over as many tokens
     attention_entropy_per_layer_head: list[list[float]]  # [layer][head]
     similarity_per_layer: list[float]  # index k = hidden_states[k]
     early: float
@@ -468,6 +495,9 @@ def summarize_language(
         n_truncated=int(stats.truncated.sum()),
         attention_entropy=float(stats.attention_entropy.mean()),
         attention_entropy_interval=list(bootstrap_mean_interval(stats.attention_entropy, **boot)),
+        attention_entropy_relative=float(
+            relative_entropy_to_uniform(stats.attention_entropy, stats.n_tokens).mean()
+        ),
         attention_entropy_per_layer_head=stats.head_entropy.mean(axis=0).tolist(),
         similarity_per_layer=per_layer.tolist(),
         early=early,

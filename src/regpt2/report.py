@@ -1374,8 +1374,10 @@ def probe_table(model: str, languages: Mapping[str, Any], details: Mapping[str, 
         rows.append(
             (
                 _language(lang),
-                fmt(d.get("n_sentences")),
+                fmt(d.get("n_sentences"))
+                + (f" ({cut} cut)" if (cut := d.get("n_truncated")) else ""),
                 fmt_ci(m.get("attention_entropy"), *entropy_ci, digits=3),
+                fmt(m.get("attention_entropy_relative"), 3),
                 fmt(m.get("early"), 4),
                 fmt(m.get("late"), 4),
                 fmt_ci(m.get("gain"), *gain_ci, digits=4),
@@ -1389,6 +1391,7 @@ def probe_table(model: str, languages: Mapping[str, Any], details: Mapping[str, 
             "Language",
             "Sentences",
             "Attention entropy [95% CI]",
+            "Entropy / uniform",
             "Early",
             "Late",
             "Gain [95% CI]",
@@ -1399,7 +1402,10 @@ def probe_table(model: str, languages: Mapping[str, Any], details: Mapping[str, 
         rows,
         caption=f"Probe: {PROBE_MODELS.get(model, model)}",
         note="Similarity = cosine between the mean-pooled hidden state of a sentence and of its "
-        "English original; gain = late - early. The study used 4 sentences, pretrained GPT-2.",
+        "English original; gain = late - early. Entropy / uniform divides by the entropy of "
+        "uniform causal attention over as many tokens (the raw entropy mostly tracks length). "
+        "'Cut' sentences exceeded probe.max_length tokens and were truncated. The study used "
+        "4 sentences, pretrained GPT-2.",
     )
 
 
