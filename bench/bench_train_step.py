@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
+from step_memory import proc_status_kib, saved_activation_bytes  # noqa: E402
 
 from regpt2.model import GPT2Config, GPT2LMHead  # noqa: E402
 from regpt2.optim import AdamW  # noqa: E402
@@ -101,23 +102,6 @@ def make_step(model, optimizer, batch, args):
     return step
 
 
-def saved_activation_mib(model, step) -> float:
-    """Bytes of the distinct non-parameter tensors autograd saves for backward in one step:
-    the activation memory of the model (+ the shared loss), deterministic on any device."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in params:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        step()
-    return sum(storages.values()) / 2**20
-
-
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -130,13 +114,6 @@ def cuda_step_memory(step) -> int:
     step()
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() - before
-
-
-def _proc_status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def memory_child(args: argparse.Namespace) -> None:
@@ -153,7 +130,7 @@ def memory_child(args: argparse.Namespace) -> None:
     step()  # and the allocator has seen a full step
     try:
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        start = _proc_status_kib("VmRSS")
+        start = proc_status_kib("VmRSS")
         method = "VmHWM after clear_refs"
     except OSError:
         start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -161,7 +138,7 @@ def memory_child(args: argparse.Namespace) -> None:
     for _ in range(2):
         step()
     if method.startswith("VmHWM"):
-        peak = _proc_status_kib("VmHWM")
+        peak = proc_status_kib("VmHWM")
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"step_peak_mib": (peak - start) / 1024, "method": method}))
@@ -207,7 +184,9 @@ def bench(args: argparse.Namespace) -> dict:
             steps[name]()
             sync(args.device)
             times[name].append(time.perf_counter() - start)
-    saved = {name: saved_activation_mib(model, steps[name]) for name, model in models.items()}
+    saved = {
+        name: saved_activation_bytes(model, steps[name]) / 2**20 for name, model in models.items()
+    }
     if args.device == "cuda":
         memory = {name: cuda_step_memory(step) / 2**20 for name, step in steps.items()}
         method = "cuda max_memory_allocated during a step - allocated before"

@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from step_memory import proc_status_kib, saved_activation_bytes  # noqa: E402
 
 from regpt2.batching import left_padded  # noqa: E402
 from regpt2.evaluate import label_position_logits  # noqa: E402
@@ -219,32 +220,15 @@ def measured_step(shape: Shape, batch: int, seq: int, rss: bool) -> dict[str, in
     optimizer = make_optimizer(model)
     for _ in range(2):
         train_step(model, data, optimizer)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in params:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
     result = {}
     if rss:
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current RSS
-        start = _status_kib("VmRSS")
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        train_step(model, data, optimizer)
+        start = proc_status_kib("VmRSS")
+    saved = saved_activation_bytes(model, lambda: train_step(model, data, optimizer))
     if rss:
-        result["step_peak_bytes"] = (_status_kib("VmHWM") - start) * 1024
-    result["saved_bytes"] = sum(storages.values())
+        result["step_peak_bytes"] = (proc_status_kib("VmHWM") - start) * 1024
+    result["saved_bytes"] = saved
     return result
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def saved_formula(shape: Shape, batch: int, seq: int) -> int:
