@@ -1,2 +1,29 @@
 """Pipeline stage scripts. Run as modules (`python -m stages.tokenize`) so that a stage named
-like a standard-library module (`tokenize`) never shadows it."""
+like a standard-library module (`tokenize`) never shadows it.
+
+A fine-tuning script has two commands, two DVC stages: `train` writes the model and its training
+metrics, `evaluate` scores the saved model. So a knob that only changes the scoring (a test
+limit, the evaluation batch size, bootstrap resamples) never retrains."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+
+from regpt2.errors import UserError
+
+
+def command(commands: dict[str, Callable[..., None]], usage: str) -> Callable[[], None]:
+    """The stage function named by the first command-line argument, called with the rest."""
+
+    def run() -> None:
+        arguments = sys.argv[1:]
+        if not arguments or arguments[0] not in commands:
+            raise UserError(f"usage: {usage}")
+        chosen = commands[arguments[0]]
+        if len(inspect.signature(chosen).parameters) != len(arguments) - 1:
+            raise UserError(f"usage: {usage}")
+        chosen(*arguments[1:])
+
+    return run

@@ -1,14 +1,14 @@
-"""Stage `fertility`: tokens per word for every language and tokenizer, then the study's tiers."""
+"""Stage `fertility`: tokens per word (and per character) for every language and tokenizer.
+The study's tiers, which also need zero-shot accuracy, are `analyze`'s."""
 
 from regpt2.data import texts_of
 from regpt2.demo_models import demo_qwen_tokenizer
 from regpt2.errors import run_stage
 from regpt2.fertility import fertility_table
-from regpt2.io import read_json, write_json, write_text
+from regpt2.io import write_json, write_text
 from regpt2.models import load_tokenizer
 from regpt2.nli import load_rows
 from regpt2.params import load_params
-from regpt2.selection import select_languages
 from regpt2.tokenizers import load_tokenizer_folder
 
 
@@ -29,15 +29,6 @@ def main() -> None:
     }
     table = fertility_table(texts, tokenizers)
 
-    gpt2_fertility = {
-        row["lang"]: row["tokens_per_word"] for row in table if row["tokenizer"] == "gpt2"
-    }
-    zeroshot = read_json("metrics/zeroshot.json")["languages"]
-    accuracy = {lang: values["strict_accuracy"] for lang, values in zeroshot.items()}
-    selection = select_languages(
-        gpt2_fertility, accuracy, params.selection, list(params.finetune_per_lang.languages)
-    )
-
     write_json("data/fertility/table.json", table)
     write_json(
         "metrics/fertility.json",
@@ -55,10 +46,12 @@ def main() -> None:
             for name in tokenizers
         },
     )
-    write_json("metrics/selection.json", selection)
-    columns = ["tokenizer", "lang", "tokens_per_word", "tokens_per_segmented_word"]
-    lines = [",".join(columns)] + [
-        ",".join(str(_round(row[column])) for column in columns) for row in table
+    # One row per language, one column per tokenizer: `dvc plots` draws them side by side.
+    per_word = {(row["lang"], row["tokenizer"]): row["tokens_per_word"] for row in table}
+    languages = list(dict.fromkeys(row["lang"] for row in table))
+    lines = [",".join(["lang", *tokenizers])] + [
+        ",".join([lang, *(str(_round(per_word[lang, name])) for name in tokenizers)])
+        for lang in languages
     ]
     write_text("metrics/plots/fertility.csv", "\n".join(lines) + "\n")
 

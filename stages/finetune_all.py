@@ -1,10 +1,12 @@
-"""Stage `finetune_all`: one GPT-2 fine-tuned on English plus the selected languages (shuffled),
-evaluated on every language; change against per-language and zero-shot results."""
+"""Stage `finetune_all`: one GPT-2 fine-tuned on English plus the selected languages (shuffled
+together), scored on every language. `train` (train_all) writes the model, `evaluate`
+(finetune_all) scores it; the comparison with zero-shot and per-language runs is `analyze`'s."""
 
+import time
 from pathlib import Path
 
 from regpt2.errors import run_stage
-from regpt2.io import write_json
+from regpt2.io import atomic_path, write_json
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import (
     evaluate_languages,
@@ -16,12 +18,14 @@ from regpt2.nli import (
     training_summary,
 )
 from regpt2.params import load_params
-from regpt2.results import finetuned_accuracy, zeroshot_accuracy
 from regpt2.seeding import seed_everything
-from regpt2.train import LoopConfig, write_loss_curve
+from regpt2.train import LoopConfig, timing, write_loss_curve
+from stages import command
+
+MODEL = "data/models/finetune_all"
 
 
-def main() -> None:
+def train() -> None:
     params = load_params()
     settings = params.finetune_all
     training = settings.training
@@ -34,45 +38,45 @@ def main() -> None:
         train, dev = training_rows(params, lang, training, settings)
         train_rows += train
         dev_rows += dev
-
+    started = time.perf_counter()
     result, counts = finetune(
         model,
         prompt,
         train_rows,
         dev_rows,
         LoopConfig.from_params(training),
-        eval_batch_size=params.nli.eval_batch_size,
+        dev_batch_size=training.dev_batch_size,
         checkpoint_dir=Path("data/checkpoints/finetune_all"),
         description="finetune_all",
     )
-    languages = evaluate_languages(
-        model, prompt, params, settings.eval_languages, training.test_split, training.test_limit
-    )
-    zeroshot, per_language = zeroshot_accuracy(), finetuned_accuracy()
-
-    def change(lang: str, reference: dict[str, float]):
-        if lang not in reference:
-            return None
-        return round(languages[lang]["strict_accuracy"] - reference[lang], 4)
-
+    with atomic_path(MODEL) as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     write_loss_curve(Path("metrics/plots/finetune_all_loss.csv"), result)
-    write_json("data/eval/finetune_all.json", {"languages": languages})
+    write_json("data/timings/train_all.json", timing(result, time.perf_counter() - started))
+    write_json("metrics/training/finetune_all.json", training_summary(result, counts))
+
+
+def evaluate() -> None:
+    params = load_params()
+    settings = params.finetune_all
+    model, tokenizer = load_pretrained_lm(MODEL, role="train_all output")
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    languages = evaluate_languages(
+        model, prompt, params, settings.eval_languages, settings.test_split, settings.test_limit
+    )
+    write_json(
+        "data/eval/finetune_all.json", {"trained_on": settings.languages, "languages": languages}
+    )
     write_json(
         "metrics/finetune_all.json",
-        {
-            "trained_on": settings.languages,
-            **training_summary(result, counts),
-            "languages": {
-                lang: {
-                    **summary(metrics),
-                    "change_vs_zeroshot": change(lang, zeroshot),
-                    "change_vs_per_language": change(lang, per_language),
-                }
-                for lang, metrics in languages.items()
-            },
-        },
+        {"languages": {lang: summary(metrics) for lang, metrics in languages.items()}},
     )
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(
+        command(
+            {"train": train, "evaluate": evaluate}, "python -m stages.finetune_all train|evaluate"
+        )
+    )

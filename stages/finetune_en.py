@@ -1,41 +1,63 @@
-"""Stage `finetune_en`: fine-tune the pretrained GPT-2 on English NLI (label-token loss)."""
+"""Stage `finetune_en`: fine-tune the pretrained GPT-2 on English NLI (label-token loss).
 
+`train` (DVC stage train_en) writes the model; `evaluate` (DVC stage finetune_en) scores it on
+the English test set."""
+
+import time
 from pathlib import Path
 
 from regpt2.errors import run_stage
 from regpt2.io import atomic_path, write_json
 from regpt2.models import load_pretrained_lm
-from regpt2.nli import finetune_language, summary, training_summary
+from regpt2.nli import (
+    evaluate_languages,
+    make_prompt,
+    model_context,
+    summary,
+    train_language,
+    training_summary,
+)
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import write_loss_curve
+from regpt2.train import timing, write_loss_curve
+from stages import command
+
+MODEL = "data/models/finetune_en"
 
 
-def main() -> None:
+def train() -> None:
     params = load_params()
     settings = params.finetune_en
-    seed_everything(settings.seed)
+    seed_everything(settings.training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    lang = settings.language
-    result, counts, evaluation = finetune_language(
-        params, model, tokenizer, lang, settings, stage="finetune_en"
+    started = time.perf_counter()
+    result, counts = train_language(
+        params, model, tokenizer, settings.language, settings.training, stage="finetune_en"
     )
-
-    with atomic_path("data/models/finetune_en") as folder:
+    with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
     write_loss_curve(Path("metrics/plots/finetune_en_loss.csv"), result)
-    write_json("data/eval/finetune_en.json", {"language": lang, **evaluation})
-    write_json(
-        "metrics/finetune_en.json",
-        {
-            "language": lang,
-            **training_summary(result, counts),
-            "dev": summary(evaluation["dev"]),
-            "test": summary(evaluation["test"]),
-        },
-    )
+    write_json("data/timings/train_en.json", timing(result, time.perf_counter() - started))
+    write_json("metrics/training/finetune_en.json", training_summary(result, counts))
+
+
+def evaluate() -> None:
+    params = load_params()
+    settings = params.finetune_en
+    model, tokenizer = load_pretrained_lm(MODEL, role="train_en output")
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    lang = settings.language
+    evaluation = evaluate_languages(
+        model, prompt, params, [lang], settings.test_split, settings.test_limit
+    )[lang]
+    write_json("data/eval/finetune_en.json", {"language": lang, "test": evaluation})
+    write_json("metrics/finetune_en.json", {"test": summary(evaluation)})
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(
+        command(
+            {"train": train, "evaluate": evaluate}, "python -m stages.finetune_en train|evaluate"
+        )
+    )

@@ -1,54 +1,81 @@
-"""Stage `finetune_per_lang LANG`: the pretrained GPT-2 fine-tuned on one language's own data
-(a subset of its training split), evaluated on that language; change against zero-shot."""
+"""Stage `finetune_per_lang`: the pretrained GPT-2 fine-tuned on one language's own data (a
+subset of its training split), scored on that language. One DVC stage pair per language:
+`train LANG` (train_per_lang@LANG) writes the model, `evaluate LANG` (finetune_per_lang@LANG)
+scores it."""
 
-import sys
+import time
 from pathlib import Path
 
 from regpt2.errors import UserError, run_stage
-from regpt2.io import write_json
+from regpt2.io import atomic_path, write_json
 from regpt2.models import load_pretrained_lm
-from regpt2.nli import finetune_language, summary, training_summary
-from regpt2.params import load_params
-from regpt2.results import zeroshot_accuracy
+from regpt2.nli import (
+    evaluate_languages,
+    make_prompt,
+    model_context,
+    summary,
+    train_language,
+    training_summary,
+)
+from regpt2.params import Params, load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import write_loss_curve
+from regpt2.train import timing, write_loss_curve
+from stages import command
 
 
-def main() -> None:
-    params = load_params()
-    if len(sys.argv) != 2:
-        raise UserError("usage: python stages/finetune_per_lang.py LANG")
-    lang = sys.argv[1]
+def model_folder(lang: str) -> str:
+    return f"data/models/finetune_per_lang/{lang}"
+
+
+def listed(params: Params, lang: str) -> str:
     if lang not in params.finetune_per_lang.languages:
-        listed = ", ".join(params.finetune_per_lang.languages)
-        raise UserError(f"{lang!r} is not in finetune_per_lang.languages ({listed})")
-    subset = params.finetune_per_lang.languages[lang]
+        names = ", ".join(params.finetune_per_lang.languages)
+        raise UserError(f"{lang!r} is not in finetune_per_lang.languages ({names})")
+    return lang
+
+
+def train(lang: str) -> None:
+    params = load_params()
+    lang = listed(params, lang)
     training = params.finetune_per_lang.training
     seed_everything(training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    result, counts, evaluation = finetune_language(
-        params, model, tokenizer, lang, training, stage=f"finetune_per_lang/{lang}", subset=subset
+    started = time.perf_counter()
+    result, counts = train_language(
+        params,
+        model,
+        tokenizer,
+        lang,
+        training,
+        stage=f"finetune_per_lang/{lang}",
+        subset=params.finetune_per_lang.languages[lang],
     )
-    zeroshot = zeroshot_accuracy().get(lang)
-    test = summary(evaluation["test"])
+    with atomic_path(model_folder(lang)) as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     write_loss_curve(Path(f"metrics/plots/finetune_per_lang/{lang}_loss.csv"), result)
-    write_json(f"data/eval/finetune_per_lang/{lang}.json", {"language": lang, **evaluation})
-    write_json(
-        f"metrics/finetune_per_lang/{lang}.json",
-        {
-            "language": lang,
-            "fraction": subset.fraction,
-            "mode": subset.mode,
-            **training_summary(result, counts),
-            "dev": summary(evaluation["dev"]),
-            "test": test,
-            "zeroshot_strict_accuracy": zeroshot,
-            "change_vs_zeroshot": None
-            if zeroshot is None
-            else round(test["strict_accuracy"] - zeroshot, 4),
-        },
-    )
+    elapsed = time.perf_counter() - started
+    write_json(f"data/timings/train_per_lang/{lang}.json", timing(result, elapsed))
+    write_json(f"metrics/training/finetune_per_lang/{lang}.json", training_summary(result, counts))
+
+
+def evaluate(lang: str) -> None:
+    params = load_params()
+    lang = listed(params, lang)
+    settings = params.finetune_per_lang
+    model, tokenizer = load_pretrained_lm(model_folder(lang), role=f"train_per_lang@{lang} output")
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    evaluation = evaluate_languages(
+        model, prompt, params, [lang], settings.test_split, settings.test_limit
+    )[lang]
+    write_json(f"data/eval/finetune_per_lang/{lang}.json", {"language": lang, "test": evaluation})
+    write_json(f"metrics/finetune_per_lang/{lang}.json", {"test": summary(evaluation)})
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(
+        command(
+            {"train": train, "evaluate": evaluate},
+            "python -m stages.finetune_per_lang train|evaluate LANG",
+        )
+    )

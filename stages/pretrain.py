@@ -12,7 +12,7 @@ from regpt2.params import load_params
 from regpt2.pretraining import evaluate_lm, lm_losses, load_tokens
 from regpt2.seeding import seed_everything
 from regpt2.tokenizers import load_tokenizer_folder
-from regpt2.train import LoopConfig, train, write_loss_curve
+from regpt2.train import LoopConfig, digest, timing, train, write_loss_curve
 
 
 def main() -> None:
@@ -52,6 +52,7 @@ def main() -> None:
         loss_fn=loss_fn,
         config=config,
         checkpoint_dir=Path("data/checkpoints/pretrain"),
+        inputs_digest=digest(ids, lengths, settings.loss_on_padding),
         description="pretrain",
     )
     seconds = time.perf_counter() - started
@@ -75,13 +76,11 @@ def main() -> None:
             "validation_loss": round(validation["loss_real_tokens"], 4),
             "validation_perplexity": round(validation["perplexity_real_tokens"], 2),
             "validation_loss_with_padding": round(validation["loss_with_padding"], 4),
-            "optimised_loss": "with_padding" if settings.loss_on_padding else "real_tokens",
             "steps": result.steps,
             "parameters": model.num_parameters(),
-            "seconds": round(seconds, 1),
-            "train_tokens_per_second": round(result.tokens_seen / seconds, 1),
         },
     )
+    write_json("data/timings/pretrain.json", timing(result, seconds))
 
 
 if __name__ == "__main__":

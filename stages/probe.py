@@ -1,13 +1,12 @@
 """Stage `probe`: attention entropy and layer similarity to English on parallel XNLI rows, for
-the pretrained and the English fine-tuned GPT-2."""
+the pretrained and the English fine-tuned GPT-2 (correlations with accuracy are `analyze`'s)."""
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json, write_text
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
-from regpt2.probe import correlate_with_metric, probe_parallel
-from regpt2.results import zeroshot_accuracy
+from regpt2.probe import probe_parallel
 from regpt2.seeding import seed_everything
 
 MODELS = {"pretrained": None, "finetuned_en": "data/models/finetune_en"}
@@ -21,8 +20,7 @@ def main() -> None:
         lang: [row.premise for row in load_rows(params, lang, settings.split, settings.rows)]
         for lang in settings.languages
     }
-    accuracy = zeroshot_accuracy()
-    results, summaries, correlations = {}, {}, {}
+    results, summaries = {}, {}
     for name, source in MODELS.items():
         model, tokenizer = load_pretrained_lm(source or params.sources.gpt2, attentions=True)
         result = probe_parallel(
@@ -50,11 +48,9 @@ def main() -> None:
             }
             for lang, probe in result.languages.items()
         }
-        correlations[name] = correlate_with_metric(result, accuracy) if accuracy else {}
 
     write_json("data/probe/results.json", results)
     write_json("metrics/probe.json", summaries)
-    write_json("metrics/probe_correlations.json", correlations)
     lines = ["model,language,layer,similarity"]
     for name, result in results.items():
         for lang, probe in result["languages"].items():

@@ -1,5 +1,6 @@
 """Stage `translate`: zero-shot translation into English with the pretrained GPT-2, scored by the
-study's heuristics and by sacrebleu chrF / BLEU, correlated with NLI accuracy and fertility."""
+study's heuristics and by sacrebleu chrF / BLEU (correlations with NLI accuracy and fertility are
+`analyze`'s)."""
 
 from regpt2.errors import run_stage
 from regpt2.io import write_json
@@ -7,9 +8,9 @@ from regpt2.model import GPT2LMHead
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
-from regpt2.results import per_language_numbers
+from regpt2.results import numbers_only
 from regpt2.seeding import seed_everything
-from regpt2.translate import TranslationSettings, correlation_table, translate_language
+from regpt2.translate import TranslationSettings, translate_language
 
 
 def main() -> None:
@@ -39,22 +40,17 @@ def main() -> None:
         sources = [row.premise for row in load_rows(params, lang, settings.split, None)]
         results[lang] = translate_language(model, tokenizer, lang, sources, english, options)
 
-    correlations = correlation_table(results, per_language_numbers())
     write_json("data/translate/examples.json", {k: v.to_dict() for k, v in results.items()})
+    # The sacrebleu signatures (strings) say how the scores were computed: beside the examples.
     write_json(
-        "metrics/translate.json",
+        "data/translate/signatures.json",
         {
-            "languages": {
-                lang: {k: v for k, v in result.metrics().items() if not k.endswith("signature")}
-                for lang, result in results.items()
-            },
-            "signatures": {
-                "bleu": next(iter(results.values())).bleu_signature,
-                "chrf": next(iter(results.values())).chrf_signature,
-            },
+            "bleu": next(iter(results.values())).bleu_signature,
+            "chrf": next(iter(results.values())).chrf_signature,
         },
     )
-    write_json("metrics/translate_correlations.json", correlations)
+    languages = {lang: result.metrics() for lang, result in results.items()}
+    write_json("metrics/translate.json", {"languages": numbers_only(languages)})
 
 
 if __name__ == "__main__":

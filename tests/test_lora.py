@@ -114,7 +114,7 @@ def test_finetune_changes_only_the_adapter(tiny_qwen, demo_tokenizer):
     dev = [NliExample(**row, lang="en") for row in demo_nli_rows("en", "dev", 4)]
     loop = LoopConfig(seed=0, epochs=1, batch_size=4, grad_accum=2, lr=1e-2, weight_decay=0.01)
     result, counts = finetune(
-        model, prompt, rows, dev, loop, eval_batch_size=4, checkpoint_dir=None, description="t"
+        model, prompt, rows, dev, loop, dev_batch_size=4, checkpoint_dir=None, description="t"
     )
     assert result.steps == 2 and counts["train_examples"] == 16
     after = dict(model.named_parameters())

@@ -53,14 +53,14 @@ def test_the_repository_params_validate():
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("finetune_en.lr", "abc", "valid number"),
-        ("finetune_en.batch_size", 2.5, "valid integer"),
-        ("finetune_en.batch_size", True, "valid integer"),
-        ("finetune_en.batch_size", "8", "valid integer"),
+        ("finetune_en.training.lr", "abc", "valid number"),
+        ("finetune_en.training.batch_size", 2.5, "valid integer"),
+        ("finetune_en.training.batch_size", True, "valid integer"),
+        ("finetune_en.training.batch_size", "8", "valid integer"),
         ("pretrain.loss_on_padding", "yes", "valid boolean"),
-        ("finetune_en.lr", 0, "greater than 0"),
-        ("finetune_en.batch_size", -4, "greater than 0"),
-        ("finetune_en.weight_decay", -0.1, "greater than or equal to 0"),
+        ("finetune_en.training.lr", 0, "greater than 0"),
+        ("finetune_en.training.batch_size", -4, "greater than 0"),
+        ("finetune_en.training.weight_decay", -0.1, "greater than or equal to 0"),
         ("tokenize.validation_fraction", 1.0, "less than 1"),
         ("finetune_per_lang.languages.es.fraction", 1.5, "less than or equal to 1"),
         ("finetune_per_lang.languages.es.mode", "tail", "'head' or 'random'"),
@@ -76,9 +76,9 @@ def test_wrong_type_or_range_names_the_key(raw, key, value, expected):
 
 def test_unknown_key_is_refused(raw):
     changed = copy.deepcopy(raw)
-    changed["finetune_en"]["btach_size"] = 8
+    changed["finetune_en"]["training"]["btach_size"] = 8
     message = _error(changed)
-    assert "finetune_en.btach_size" in message
+    assert "finetune_en.training.btach_size" in message
     assert "Extra inputs are not permitted" in message
 
 
@@ -166,7 +166,7 @@ def test_unknown_profile_lists_known_ones(raw):
 
 
 def test_several_problems_are_counted_on_one_line(raw):
-    changed = _with(_with(raw, "finetune_en.lr", "abc"), "pretrain.epochs", 0)
+    changed = _with(_with(raw, "finetune_en.training.lr", "abc"), "pretrain.epochs", 0)
     assert "1 more problem" in _error(changed)
 
 
@@ -175,7 +175,7 @@ def test_yaml_exponent_is_a_float(tmp_path: Path):
     assert "  lr: 0.001\n" in text
     (tmp_path / "params.yaml").write_text(text.replace("  lr: 0.001\n", "  lr: 1e-5\n", 1))
     params = load_params(tmp_path / "params.yaml")
-    lrs = [params.finetune_en.lr, params.pretrain.lr]
+    lrs = [params.finetune_en.training.lr, params.pretrain.lr]
     assert 1e-5 in lrs and all(isinstance(lr, float) for lr in lrs)
 
 

@@ -55,7 +55,7 @@ def test_paper_then_demo_restores_params_byte_for_byte(project: Path):
     params = load_params(params_file)
     assert params.profile == "paper"
     assert params.sources.gpt2 == "hub:gpt2"
-    assert params.finetune_en.lr == pytest.approx(5e-5)
+    assert params.finetune_en.training.lr == pytest.approx(5e-5)
     # Comments and untouched keys stay as they were.
     assert paper.count(b"#") == original.count(b"#")
     committed_params = load_params(PROJECT_ROOT / "params.yaml")
@@ -101,9 +101,9 @@ def test_profile_key_missing_from_params_is_refused(project: Path):
 
 
 def test_profile_with_an_invalid_value_writes_nothing(project: Path):
-    (project / "profiles" / "bad.yaml").write_text("finetune_en:\n  lr: -1\n")
+    (project / "profiles" / "bad.yaml").write_text("finetune_en:\n  training:\n    lr: -1\n")
     before = (project / "params.yaml").read_bytes()
-    with pytest.raises(UserError, match=r"finetune_en\.lr") as caught:
+    with pytest.raises(UserError, match=r"finetune_en\.training\.lr") as caught:
         apply_profile("bad", project)
     assert "\n" not in str(caught.value)
     assert (project / "params.yaml").read_bytes() == before

@@ -16,12 +16,14 @@ import pytest
 
 from regpt2 import report as report_module
 from regpt2 import study
+from regpt2.comparisons import accuracy_changes
 from regpt2.errors import UserError
 from regpt2.report import (
     assemble_report,
     build_report,
     compute_findings,
     experiments_from_dvc,
+    experiments_markdown,
     parse_exp_show,
 )
 
@@ -98,12 +100,11 @@ def write_metrics(
             "validation_loss": 1.38,
             "validation_perplexity": 3.98,
             "validation_loss_with_padding": 1.16,
-            "optimised_loss": "with_padding",
             "steps": 10,
             "parameters": 449280,
-            "train_tokens_per_second": 2846.6,
         },
     )
+    _write(root, "data/timings/pretrain.json", {"seconds": 2.0, "train_tokens_per_second": 2846.6})
     curve = ["step,loss,loss_with_padding,loss_real_tokens"]
     curve += [f"{s},{6 / s:.4f},{6 / s:.4f},{6.5 / s:.4f}" for s in range(1, 11)]
     _write(root, "metrics/plots/pretrain_loss.csv", "\n".join(curve) + "\n")
@@ -114,20 +115,12 @@ def write_metrics(
     )
     _write(
         root,
-        "metrics/finetune_en.json",
-        {
-            "language": "en",
-            "steps": 10,
-            "train_loss": 0.61,
-            "best_dev_strict_accuracy": 71.0,
-            "dev": _accuracy(71.0, 300),
-            "test": _accuracy(zeroshot["en"]),
-        },
+        "metrics/training/finetune_en.json",
+        {"steps": 10, "train_loss": 0.61, "best_dev_strict_accuracy": 71.0},
     )
+    _write(root, "metrics/finetune_en.json", {"test": _accuracy(zeroshot["en"])})
     _write(
-        root,
-        "metrics/zeroshot.json",
-        {"split": "test", "languages": {k: _accuracy(v) for k, v in zeroshot.items()}},
+        root, "metrics/zeroshot.json", {"languages": {k: _accuracy(v) for k, v in zeroshot.items()}}
     )
     _write(
         root,
@@ -172,9 +165,10 @@ def write_metrics(
         },
     )
     tiers = {k: study.study_tier(fertility[k], zeroshot[k]) for k in langs}
+    _write(root, "metrics/analysis/tiers.json", tiers)
     _write(
         root,
-        "metrics/selection.json",
+        "data/analysis/selection.json",
         {
             "languages": {k: {"tier": t, "reason": "hand-written"} for k, t in tiers.items()},
             "proposed_by_rule": [k for k in langs if k != "en" and tiers[k] < 3],
@@ -186,43 +180,24 @@ def write_metrics(
     )
     per_language = {"es": 52.0, "de": 46.0, "el": 35.0}
     for lang, value in per_language.items():
+        _write(root, f"metrics/finetune_per_lang/{lang}.json", {"test": _accuracy(value)})
         _write(
             root,
-            f"metrics/finetune_per_lang/{lang}.json",
-            {
-                "language": lang,
-                "fraction": 0.01,
-                "mode": "head",
-                "train_examples": 3927,
-                "train_loss": 1.0,
-                "dev": _accuracy(value, 300),
-                "test": _accuracy(value),
-                "zeroshot_strict_accuracy": zeroshot[lang],
-                "change_vs_zeroshot": round(value - zeroshot[lang], 4),
-            },
+            f"metrics/training/finetune_per_lang/{lang}.json",
+            {"train_examples": 3927, "train_loss": 1.0, "best_dev_strict_accuracy": value},
         )
     all_language = {"en": 66.0, "es": 53.0, "de": 50.0, "el": 41.0, "th": 33.0}
     _write(
         root,
-        "metrics/finetune_all.json",
-        {
-            "trained_on": ["en", "es", "de", "el"],
-            "steps": 10,
-            "train_loss": 1.1,
-            "train_examples": 15708,
-            "train_truncated": 3,
-            "languages": {
-                k: {
-                    **_accuracy(v),
-                    "change_vs_zeroshot": round(v - zeroshot[k], 4),
-                    "change_vs_per_language": round(v - per_language[k], 4)
-                    if k in per_language
-                    else None,
-                }
-                for k, v in all_language.items()
-            },
-        },
+        "metrics/training/finetune_all.json",
+        {"steps": 10, "train_loss": 1.1, "train_examples": 15708, "train_truncated": 3},
     )
+    _write(
+        root,
+        "metrics/finetune_all.json",
+        {"languages": {k: _accuracy(v) for k, v in all_language.items()}},
+    )
+    _write(root, "data/eval/finetune_all.json", {"trained_on": ["en", "es", "de", "el"]})
     translate = {
         "es": (4.3, 1.3, 30.0, 5.0),
         "de": (4.2, 1.25, 25.0, 3.0),
@@ -233,19 +208,15 @@ def write_metrics(
         "metrics/translate.json",
         {
             "languages": {
-                k: {
-                    "lang": k,
-                    "template": "{lang}: '{text}'\nEnglish:",
-                    "n": 30,
-                    "grammar": g,
-                    "meaning": m,
-                    "chrf": c,
-                    "bleu": b,
-                }
+                k: {"n": 30, "grammar": g, "meaning": m, "chrf": c, "bleu": b}
                 for k, (g, m, c, b) in translate.items()
-            },
-            "signatures": {"bleu": "nrefs:1|bleu-sig", "chrf": "nrefs:1|chrf-sig"},
+            }
         },
+    )
+    _write(
+        root,
+        "data/translate/signatures.json",
+        {"bleu": "nrefs:1|bleu-sig", "chrf": "nrefs:1|chrf-sig"},
     )
     correlation = {
         "languages": ["es", "de", "el"],
@@ -255,16 +226,15 @@ def write_metrics(
         "spearman_r": 1.0,
         "spearman_p": 0.0,
     }
-    _write(
-        root,
-        "metrics/translate_correlations.json",
-        {s: {"nli_zeroshot": correlation} for s in ("grammar", "meaning", "chrf", "bleu")},
-    )
+    translate_correlations = {
+        s: {"nli_zeroshot": correlation} for s in ("grammar", "meaning", "chrf", "bleu")
+    }
     _write(
         root,
         "data/translate/examples.json",
         {
             "es": {
+                "template": "{lang}: '{text}'\nEnglish:",
                 "examples": [
                     {
                         "source": "El gato duerme | en casa.",
@@ -273,7 +243,7 @@ def write_metrics(
                         "grammar": 5.0,
                         "meaning": 3.0,
                     }
-                ]
+                ],
             },
         },
     )
@@ -317,33 +287,39 @@ def write_metrics(
     _write(root, "metrics/probe.json", probe_summary)
     _write(root, "data/probe/results.json", probe_details)
     _write(
-        root, "metrics/probe_correlations.json", {m: {"gain": correlation} for m in probe_summary}
+        root,
+        "data/analysis/correlations.json",
+        {
+            "translate": translate_correlations,
+            "probe": {m: {"gain": correlation} for m in probe_summary},
+        },
     )
     lora = {"en": 80.0, "es": 70.0, "de": 68.0, "el": 60.0, "th": 55.0}
     _write(
         root,
-        "metrics/qwen_lora.json",
+        "metrics/training/qwen_lora.json",
         {
             "steps": 10,
             "train_loss": 0.5,
             "bf16": True,
             "trainable_parameters": 1081344,
             "total_parameters": 495114112,
-            "train_seconds": 12.0,
-            "languages": {
-                k: {
-                    **_accuracy(v),
-                    "gpt2_zeroshot_strict_accuracy": zeroshot[k],
-                    "change_vs_gpt2": round(v - zeroshot[k], 4),
-                }
-                for k, v in lora.items()
-            },
         },
+    )
+    _write(root, "data/timings/train_lora.json", {"seconds": 12.0})
+    _write(
+        root, "metrics/qwen_lora.json", {"languages": {k: _accuracy(v) for k, v in lora.items()}}
+    )
+    # What the analyze stage computes from the files above.
+    _write(
+        root,
+        "metrics/analysis/changes.json",
+        accuracy_changes(zeroshot, per_language, all_language, lora),
     )
 
 
 def _build(root: Path, **kwargs) -> Path:
-    options = {"profile": "demo", "sources": DEMO_SOURCES, "experiments": None, **kwargs}
+    options = {"profile": "demo", "sources": DEMO_SOURCES, **kwargs}
     paths = build_report(root, root / "report", **options)
     return paths.html
 
@@ -449,9 +425,12 @@ def test_empty_metrics_every_section_not_run(tmp_path):
 
 def test_partial_metrics_mark_only_missing_stages(tmp_path):
     write_metrics(tmp_path)
-    for name in ("translate.json", "translate_correlations.json", "qwen_lora.json"):
+    for name in ("translate.json", "qwen_lora.json"):
         (tmp_path / "metrics" / name).unlink()
     shutil.rmtree(tmp_path / "metrics" / "finetune_per_lang")
+    # analyze, rerun on what is left, has no translation correlations
+    correlations = tmp_path / "data" / "analysis" / "correlations.json"
+    correlations.write_text(json.dumps({**json.loads(correlations.read_text()), "translate": {}}))
     result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
     statuses = {section.id: section.status for section in result.sections}
     assert statuses["translation"] == statuses["qwen_lora"] == "not run"
@@ -527,11 +506,16 @@ def test_experiments_table_from_exp_show(tmp_path):
             "rev": rev,
             "name": name,
             "data": {
-                "params": {"params.yaml": {"data": {"finetune_en": {"lr": lr, "batch_size": 4}}}},
-                "metrics": {
-                    "metrics/finetune_en.json": {
-                        "data": {"train_loss": 0.6, "dev": _accuracy(test), "test": _accuracy(test)}
+                "params": {
+                    "params.yaml": {
+                        "data": {"finetune_en": {"training": {"lr": lr, "batch_size": 4}}}
                     }
+                },
+                "metrics": {
+                    "metrics/training/finetune_en.json": {
+                        "data": {"train_loss": 0.6, "best_dev_strict_accuracy": test}
+                    },
+                    "metrics/finetune_en.json": {"data": {"test": _accuracy(test)}},
                 },
             },
         }
@@ -546,9 +530,7 @@ def test_experiments_table_from_exp_show(tmp_path):
     experiments = parse_exp_show(shown)
     assert [e.name for e in experiments] == ["workspace", "main", "exp-lr"]
     assert experiments[2].params["lr"] == 1e-4 and experiments[2].metrics["train_loss"] == 0.6
-    write_metrics(tmp_path)
-    _build(tmp_path, experiments=experiments)
-    markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")
+    markdown = experiments_markdown(experiments)
     assert "| `exp-lr` | 0.000100 |" in markdown and "lr=0.0001" in markdown
     assert "74.00 [70.30, 77.70]" in markdown
     assert parse_exp_show({"not": "a list"}) == []
@@ -566,9 +548,7 @@ def test_experiments_from_dvc_failure_is_none(tmp_path, monkeypatch):
         lambda *a, **k: subprocess.CompletedProcess(a, 0, "not json", ""),
     )
     assert experiments_from_dvc(tmp_path) is None
-    write_metrics(tmp_path)
-    _build(tmp_path, experiments=None)
-    assert "`dvc exp show` was not available" in (tmp_path / "report/index.md").read_text()
+    assert "`dvc exp show` did not run" in experiments_markdown(None)
 
 
 def test_invalid_json_is_a_user_error(tmp_path):
@@ -593,7 +573,6 @@ def test_stage_script_writes_the_report(tmp_path, monkeypatch):
     shutil.copytree(PROJECT_ROOT / "profiles", tmp_path / "profiles")
     write_metrics(tmp_path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stage, "experiments_from_dvc", lambda cwd: [])
     stage.main()
     assert (tmp_path / "report" / "index.html").is_file()
     assert (tmp_path / "report" / "index.md").is_file()

@@ -119,12 +119,28 @@ def test_unknown_zeroshot_language(project: Path):
 
 def test_stage_run_out_of_order(project: Path):
     """finetune_en before pretrain: the demo's base model folder does not exist yet."""
-    line = _run_failing_stage(project, "finetune_en")
+    line = _run_failing_stage(project, "finetune_en", "train")
     assert "sources.gpt2" in line and "data/models/pretrain" in line
+
+
+def test_evaluation_before_training(project: Path):
+    line = _run_failing_stage(project, "finetune_per_lang", "evaluate", "es")
+    assert "train_per_lang@es output" in line and "data/models/finetune_per_lang/es" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("fit",), ("train", "extra"), ("evaluate",)],
+    ids=["none", "unknown", "extra", "no-lang"],
+)
+def test_stage_command_usage(project: Path, args: tuple[str, ...]):
+    script = "finetune_en" if args[:1] != ("evaluate",) else "finetune_per_lang"
+    line = _run_failing_stage(project, script, *args)
+    assert line.startswith(f"error: usage: python -m stages.{script} train|evaluate")
 
 
 def test_unreachable_hub_model(project: Path):
     _set_params(project, {"sources.gpt2": "hub:gpt2"})
-    line = _run_failing_stage(project, "finetune_en")
+    line = _run_failing_stage(project, "finetune_en", "train")
     assert line.startswith("error: sources.gpt2: could not load 'gpt2' from the Hugging Face Hub")
     assert "set sources.gpt2 to the local folder" in line

@@ -13,7 +13,7 @@ from regpt2.data import NliExample
 from regpt2.errors import UserError
 from regpt2.nli import finetune
 from regpt2.prompts import NliPrompt
-from regpt2.train import LoopConfig, fingerprint_of, length_grouped_batches, train
+from regpt2.train import LoopConfig, digest, fingerprint_of, length_grouped_batches, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -70,7 +70,7 @@ def nli_run(demo_tokenizer, tiny_gpt2):
             train_rows,
             dev_rows,
             _config(seed=seed, **overrides),
-            eval_batch_size=16,
+            dev_batch_size=16,
             checkpoint_dir=checkpoint_dir,
             description="toy",
         )
@@ -156,9 +156,10 @@ def _run(
     die_at_micro_batch: int | None = None,
     evaluate_fn=None,
     resume_key: str = "toy",
+    model_seed: int = 0,
 ):
     inputs, targets = _regression(count)
-    model = _mlp()
+    model = _mlp(model_seed)
     calls = {"n": 0}
 
     def loss_fn(model, batch):
@@ -175,7 +176,7 @@ def _run(
         config=config,
         evaluate_fn=evaluate_fn,
         checkpoint_dir=checkpoint_dir,
-        resume_key=resume_key,
+        inputs_digest=digest(inputs, targets, resume_key),
         device=torch.device("cpu"),
     )
     return model, result
@@ -251,7 +252,7 @@ def test_a_changed_config_does_not_resume(tmp_path):
         assert (checkpoints / "last.pt").exists()
 
     changed = _config(epochs=2, batch_size=4, checkpoint_every=2, lr=2e-2)
-    assert fingerprint_of(changed, 24, "toy") != fingerprint_of(config, 24, "toy")
+    assert fingerprint_of(changed, _mlp(), "toy") != fingerprint_of(config, _mlp(), "toy")
     killed_run()
     _, result = _run(changed, checkpoint_dir=checkpoints)
     assert result.resumed_from_step == 0
@@ -261,6 +262,9 @@ def test_a_changed_config_does_not_resume(tmp_path):
     assert result.resumed_from_step == 0
     killed_run()
     _, result = _run(config, checkpoint_dir=checkpoints, count=20)
+    assert result.resumed_from_step == 0
+    killed_run()  # another starting model (e.g. a changed base-model source)
+    _, result = _run(config, checkpoint_dir=checkpoints, model_seed=1)
     assert result.resumed_from_step == 0
     killed_run()
     _, result = _run(config, checkpoint_dir=checkpoints)

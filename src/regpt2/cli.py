@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> None:
     profile = commands.add_parser("profile", help="write a profile's values into params.yaml")
     profile.add_argument("name", help="profile name: a file profiles/NAME.yaml (demo, paper)")
     commands.add_parser("check", help="validate params.yaml and print the active profile")
+    commands.add_parser(
+        "experiments", help="print the English fine-tuning runs of `dvc exp show` as Markdown"
+    )
     args = parser.parse_args(argv)
 
     def run() -> None:
@@ -21,6 +24,10 @@ def main(argv: list[str] | None = None) -> None:
 
             apply_profile(args.name)
             print(f"params.yaml now holds the {args.name!r} profile; run `dvc repro`")
+        elif args.command == "experiments":
+            from regpt2.report import experiments_from_dvc, experiments_markdown
+
+            print(experiments_markdown(experiments_from_dvc()), end="")
         else:
             from regpt2.params import load_params
 

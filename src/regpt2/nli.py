@@ -16,9 +16,9 @@ from regpt2.batching import left_padded, pad_id_of
 from regpt2.data import DemoSizes, NliExample, load_xnli, take_subset
 from regpt2.errors import UserError
 from regpt2.evaluate import accuracy_metrics, label_position_logits, predict
-from regpt2.params import Nli, Params
+from regpt2.params import Nli, Params, Training
 from regpt2.prompts import EncodedExample, NliPrompt
-from regpt2.train import LoopConfig, TrainResult, pick_device, train
+from regpt2.train import LoopConfig, TrainResult, digest, pick_device, train
 
 
 def make_prompt(tokenizer, nli: Nli, context: int | None = None) -> NliPrompt:
@@ -45,9 +45,9 @@ def load_rows(params: Params, lang: str, split: str, limit: int | None) -> list[
 
 
 def training_rows(
-    params: Params, lang: str, section, subset=None
+    params: Params, lang: str, section: Training, subset=None
 ) -> tuple[list[NliExample], list[NliExample]]:
-    """(train, dev) rows of one language for a fine-tuning section (see params.Splits).
+    """(train, dev) rows of one language for a training block (see params.Training).
 
     `subset` (fraction + mode) then thins the training rows, as the per-language runs do.
     """
@@ -73,7 +73,7 @@ def finetune(
     dev_rows: Sequence[NliExample],
     config: LoopConfig,
     *,
-    eval_batch_size: int,
+    dev_batch_size: int,
     checkpoint_dir: Path | None,
     description: str,
 ) -> tuple[TrainResult, dict]:
@@ -96,7 +96,7 @@ def finetune(
 
     def dev_accuracy(model: torch.nn.Module) -> float:
         predictions = predict(
-            model, prompt, dev_examples, batch_size=eval_batch_size, description="dev"
+            model, prompt, dev_examples, batch_size=dev_batch_size, description="dev"
         )
         return float((predictions.strict == predictions.gold).mean())
 
@@ -108,7 +108,15 @@ def finetune(
         config=config,
         evaluate_fn=dev_accuracy,
         checkpoint_dir=checkpoint_dir,
-        resume_key=description,
+        # The encoded prompts carry the template, label tokens, max_length and the rows
+        # themselves, so a checkpoint is resumed only for exactly these inputs.
+        inputs_digest=digest(
+            [(e.input_ids, e.label) for e in train_examples],
+            [(e.input_ids, e.label) for e in dev_examples],
+            prompt.label_token_ids,
+            dev_batch_size,
+            description,
+        ),
         description=description,
         device=device,
     )
@@ -121,45 +129,30 @@ def finetune(
     return result, counts
 
 
-def finetune_language(
+def train_language(
     params: Params,
     model: torch.nn.Module,
     tokenizer,
     lang: str,
-    section,
+    training: Training,
     *,
     stage: str,
     subset=None,
-) -> tuple[TrainResult, dict, dict[str, dict]]:
-    """Fine-tune on one language as `section` says, then score its dev and test splits.
-
-    Returns the training result, the example counts and {"dev": metrics, "test": metrics}.
-    """
+) -> tuple[TrainResult, dict]:
+    """Fine-tune on one language's training rows as `training` says (dev picks the best
+    checkpoint). Returns the training result and the example counts."""
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    train_rows, dev_rows = training_rows(params, lang, section, subset)
-    test_rows = load_rows(params, lang, section.test_split, section.test_limit)
-    result, counts = finetune(
+    train_rows, dev_rows = training_rows(params, lang, training, subset)
+    return finetune(
         model,
         prompt,
         train_rows,
         dev_rows,
-        LoopConfig.from_params(section),
-        eval_batch_size=params.nli.eval_batch_size,
+        LoopConfig.from_params(training),
+        dev_batch_size=training.dev_batch_size,
         checkpoint_dir=Path("data/checkpoints") / stage,
         description=stage,
     )
-    evaluation = {
-        split: evaluate_rows(
-            model,
-            prompt,
-            rows,
-            batch_size=params.nli.eval_batch_size,
-            bootstrap_resamples=params.nli.bootstrap_resamples,
-            description=f"{split}-{lang}",
-        )
-        for split, rows in (("dev", dev_rows), ("test", test_rows))
-    }
-    return result, counts, evaluation
 
 
 def evaluate_rows(
@@ -193,7 +186,9 @@ def evaluate_languages(
     *,
     bf16: bool = False,
 ) -> dict[str, dict]:
-    """Evaluate on `split` of each language; returns lang -> full metrics."""
+    """Evaluate on `split` of each language (on this process's device); returns lang -> full
+    metrics."""
+    model.to(pick_device())
     return {
         lang: evaluate_rows(
             model,
@@ -209,17 +204,14 @@ def evaluate_languages(
 
 
 def summary(metrics: dict) -> dict:
-    """The scalar part of a language's metrics, for `dvc metrics` (no matrices)."""
+    """The numbers of a language's metrics that runs are compared on (`dvc metrics`, `dvc exp
+    show`); the rest (restricted intervals, confusion matrices, counts) stays in data/eval."""
     return {
         "n": metrics["n"],
         "strict_accuracy": round(metrics["strict_accuracy"], 4),
         "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
         "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
         "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
-        "restricted_ci95_low": round(metrics["restricted_ci95"][0], 4),
-        "restricted_ci95_high": round(metrics["restricted_ci95"][1], 4),
-        "non_label_outputs": metrics["non_label_outputs"],
-        "truncated": metrics["truncated"],
     }
 
 

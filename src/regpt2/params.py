@@ -37,6 +37,7 @@ Limit = Annotated[int, Field(gt=0)] | None
 Languages = Annotated[
     list[str], AfterValidator(lambda codes: _as_value_error(check_languages, codes))
 ]
+Split = Literal["train", "dev", "test"]
 LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
 
 
@@ -84,8 +85,7 @@ class Pretrain(Section):
     eval_batch_size: PositiveInt
     # The study's loss counted the padding positions (pad = EOS); false trains on real tokens.
     loss_on_padding: bool
-    eval_every: NonNegativeInt = 0
-    bf16: bool = False
+    bf16: bool
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> Pretrain:
@@ -128,38 +128,41 @@ class Nli(Section):
 
 
 class Training(Section):
-    """Hyperparameters shared by every fine-tuning stage (the one training loop)."""
+    """The training block of every fine-tuning stage (English, per-language, all-language, LoRA):
+    the one loop's hyperparameters and the rows it trains on. Everything here changes the
+    trained model; nothing that only scores a finished model belongs here."""
 
     seed: int
+    train_split: Split
+    dev_split: Split
+    train_limit: Limit = None
+    dev_limit: Limit = None
+    # > 0: the last N rows of the training split are held out as the dev set (dev_split is then
+    # unused). For sources without a training split, e.g. training on XNLI dev.
+    dev_holdout: NonNegativeInt = 0
     epochs: PositiveInt
     batch_size: PositiveInt
     grad_accum: PositiveInt
     lr: PositiveFloat
     weight_decay: NonNegativeFloat
+    optimizer: Literal["regpt2", "torch"]
     # Evaluate on dev every N optimizer steps and keep the best checkpoint; 0 = end of epoch.
     eval_every: NonNegativeInt
+    # Batch size of those dev evaluations (it picks the checkpoint, so it is a training knob).
+    dev_batch_size: PositiveInt
     bf16: bool
-    optimizer: Literal["regpt2", "torch"] = "regpt2"
 
 
-class Splits(Section):
-    train_split: Literal["train", "dev", "test"]
-    dev_split: Literal["train", "dev", "test"]
-    test_split: Literal["train", "dev", "test"]
-    train_limit: Limit = None
-    dev_limit: Limit = None
+class TestSet(Section):
+    """Where a fine-tuned model is scored: the first `test_limit` rows of `test_split`."""
+
+    test_split: Split
     test_limit: Limit = None
-    # > 0: the last N rows of the training split are held out as the dev set (dev_split is then
-    # unused). For sources without a training split, e.g. training on XNLI dev.
-    dev_holdout: NonNegativeInt = 0
 
 
-class FinetuneTraining(Training, Splits):
-    """A fine-tuning stage's training block: the loop's hyperparameters and its splits."""
-
-
-class FinetuneEn(FinetuneTraining):
+class FinetuneEn(TestSet):
     language: str
+    training: Training
 
     @field_validator("language")
     @classmethod
@@ -171,7 +174,7 @@ class Evaluation(Section):
     """Which languages and split a stage reads (the first `limit` rows of each)."""
 
     languages: Languages
-    split: Literal["train", "dev", "test"]
+    split: Split
     limit: Limit = None
 
 
@@ -195,9 +198,9 @@ class Subset(Section):
     mode: Literal["head", "random"]
 
 
-class FinetunePerLang(Section):
+class FinetunePerLang(TestSet):
     languages: dict[str, Subset]
-    training: FinetuneTraining
+    training: Training
 
     @field_validator("languages")
     @classmethod
@@ -206,16 +209,16 @@ class FinetunePerLang(Section):
         return entries
 
 
-class FinetuneAll(Subset):
+class FinetuneAll(Subset, TestSet):
     languages: Languages
     eval_languages: Languages
-    training: FinetuneTraining
+    training: Training
 
 
 class Translate(Section):
     seed: int
     languages: Languages
-    split: Literal["train", "dev", "test"]
+    split: Split
     samples: PositiveInt
     min_words: NonNegativeInt
     max_words: PositiveInt
@@ -232,7 +235,7 @@ class Translate(Section):
 class Probe(Section):
     seed: int
     languages: Languages
-    split: Literal["train", "dev", "test"]
+    split: Split
     rows: PositiveInt
     max_length: Annotated[int, Field(ge=2)]
     batch_size: PositiveInt
@@ -250,13 +253,18 @@ class Probe(Section):
         return codes
 
 
-class QwenLora(FinetuneEn):
-    languages: Languages
+class Lora(Section):
     r: PositiveInt
     alpha: PositiveInt
     dropout: Annotated[float, Field(ge=0, lt=1)]
     target_modules: Annotated[list[str], Field(min_length=1)]
     bias: Literal["none", "all", "lora_only"]
+
+
+class QwenLora(FinetuneEn):
+    languages: Languages
+    lora: Lora
+    # Save the adapter merged into the base weights (a plain model folder) instead of PEFT's.
     merge: bool
 
 

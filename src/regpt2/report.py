@@ -193,21 +193,125 @@ class Inputs:
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise UserError(f"{relative}: not a readable CSV ({error}); rerun its stage") from None
 
-    def per_language(self, folder: str) -> dict[str, dict]:
-        """Every `folder/*.json`, keyed by its "language" field (else the file name)."""
-        directory = self.root / folder
+    # ---- each stage's results, put together from the files its stages wrote: the training
+    # summary (metrics/training), the scores (metrics), the details (data/eval), timings
+    # (data/timings) and the comparisons of `analyze` (metrics/analysis, data/analysis)
+
+    def _changes(self, name: str) -> dict[str, float]:
+        return dict((self.json("metrics/analysis/changes.json") or {}).get(name, {}))
+
+    def _details(self, relative: str) -> dict[str, dict]:
+        return dict((self.json(relative) or {}).get("languages", {}))
+
+    def pretrain(self) -> dict | None:
+        metrics = self.json("metrics/pretrain.json")
+        if metrics is None:
+            return None
+        timing = self.json("data/timings/pretrain.json") or {}
+        return {**metrics, **{k: v for k, v in timing.items() if k != "steps"}}
+
+    def finetune_en(self) -> dict | None:
+        metrics = self.json("metrics/finetune_en.json")
+        if metrics is None:
+            return None
+        training = self.json("metrics/training/finetune_en.json") or {}
+        test = {**(self.json("data/eval/finetune_en.json") or {}).get("test", {})}
+        test.update(metrics.get("test", {}))
+        best_dev = training.get("best_dev_strict_accuracy")
+        return {**training, "dev": {"strict_accuracy": best_dev}, "test": _scalars(test)}
+
+    def per_language(self) -> dict[str, dict]:
+        """Per-language fine-tuning, by language: training summary, test scores, change."""
+        directory = self.root / "metrics" / "finetune_per_lang"
+        zeroshot = self.zeroshot_accuracy()
+        changes = self._changes("per_language_vs_zeroshot")
         found = {}
         for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-            data = self.json(f"{folder}/{path.name}")
-            if isinstance(data, dict):
-                found[str(data.get("language", path.stem))] = data
+            lang = path.stem
+            metrics = self.json(f"metrics/finetune_per_lang/{path.name}") or {}
+            training = self.json(f"metrics/training/finetune_per_lang/{path.name}") or {}
+            found[lang] = {
+                **training,
+                "language": lang,
+                "test": metrics.get("test", {}),
+                "zeroshot_strict_accuracy": zeroshot.get(lang),
+                "change_vs_zeroshot": changes.get(lang),
+            }
         return found
+
+    def finetune_all(self) -> dict | None:
+        metrics = self.json("metrics/finetune_all.json")
+        if metrics is None:
+            return None
+        training = self.json("metrics/training/finetune_all.json") or {}
+        vs_zeroshot = self._changes("all_languages_vs_zeroshot")
+        vs_per_language = self._changes("all_languages_vs_per_language")
+        return {
+            **training,
+            "trained_on": (self.json("data/eval/finetune_all.json") or {}).get("trained_on", []),
+            "languages": {
+                lang: {
+                    **m,
+                    "change_vs_zeroshot": vs_zeroshot.get(lang),
+                    "change_vs_per_language": vs_per_language.get(lang),
+                }
+                for lang, m in metrics.get("languages", {}).items()
+            },
+        }
+
+    def qwen_lora(self) -> dict | None:
+        metrics = self.json("metrics/qwen_lora.json")
+        if metrics is None:
+            return None
+        training = self.json("metrics/training/qwen_lora.json") or {}
+        timing = self.json("data/timings/train_lora.json") or {}
+        gpt2 = self.zeroshot_accuracy()
+        changes = self._changes("lora_vs_gpt2_zeroshot")
+        return {
+            **training,
+            "train_seconds": timing.get("seconds"),
+            "languages": {
+                lang: {
+                    **m,
+                    "gpt2_zeroshot_strict_accuracy": gpt2.get(lang),
+                    "change_vs_gpt2": changes.get(lang),
+                }
+                for lang, m in metrics.get("languages", {}).items()
+            },
+        }
+
+    def translate(self) -> dict | None:
+        metrics = self.json("metrics/translate.json")
+        if metrics is None:
+            return None
+        details = self.json("data/translate/examples.json") or {}
+        languages = {
+            lang: {**_scalars(details.get(lang, {})), **m}
+            for lang, m in metrics.get("languages", {}).items()
+        }
+        signatures = self.json("data/translate/signatures.json") or {}
+        return {"languages": languages, "signatures": signatures}
+
+    def selection(self) -> dict | None:
+        return self.json("data/analysis/selection.json")
+
+    def correlations(self, name: str) -> dict | None:
+        """`analyze`'s correlation table of `translate` or `probe` (None before it ran)."""
+        data = self.json("data/analysis/correlations.json")
+        return None if data is None else data.get(name) or {}
 
     # ---- the per-language series several sections share
 
     def zeroshot(self) -> dict[str, dict]:
+        """Zero-shot scores by language, with the counts kept in data/eval."""
         data = self.json("metrics/zeroshot.json")
-        return dict(data.get("languages", {})) if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        details = self._details("data/eval/zeroshot.json")
+        return {
+            lang: {**_scalars(details.get(lang, {})), **m}
+            for lang, m in data.get("languages", {}).items()
+        }
 
     def zeroshot_accuracy(self) -> dict[str, float]:
         return {lang: m["strict_accuracy"] for lang, m in self.zeroshot().items()}
@@ -217,8 +321,13 @@ class Inputs:
         return {lang: m[key] for lang, m in data.get(tokenizer, {}).items() if key in m}
 
     def tiers(self) -> dict[str, int]:
-        data = self.json("metrics/selection.json") or {}
-        return {lang: m["tier"] for lang, m in data.get("languages", {}).items() if "tier" in m}
+        data = self.json("metrics/analysis/tiers.json") or {}
+        return {lang: int(tier) for lang, tier in data.items()}
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The single numbers of a full evaluation (data/eval): no matrices or label lists."""
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | type(None))}
 
 
 @dataclass
@@ -226,7 +335,6 @@ class Context:
     inputs: Inputs
     profile: str
     sources: dict[str, str]
-    experiments: list[Experiment] | None
 
 
 # ============================================================================ formatting
@@ -505,7 +613,7 @@ PRETRAIN_ROWS: tuple[tuple[str, str, float | None, str], ...] = (
 
 
 def pretraining_section(ctx: Context, section: Section) -> None:
-    metrics = ctx.inputs.json("metrics/pretrain.json")
+    metrics = ctx.inputs.pretrain()
     if metrics is None:
         section.blocks.append(_not_run("pretrain", "metrics/pretrain.json"))
         section.status = "not run"
@@ -592,7 +700,7 @@ def pretrain_loss_plot(curve: pd.DataFrame | None, metrics: Mapping[str, Any]) -
 
 
 def finetune_en_section(ctx: Context, section: Section) -> None:
-    metrics = ctx.inputs.json("metrics/finetune_en.json")
+    metrics = ctx.inputs.finetune_en()
     if metrics is None:
         section.blocks.append(_not_run("finetune_en", "metrics/finetune_en.json"))
         section.status = "not run"
@@ -626,7 +734,13 @@ def finetune_en_section(ctx: Context, section: Section) -> None:
                 "gold digit); restricted = argmax over the three label digits only.",
             )
         )
-    section.blocks += experiments_blocks(ctx.experiments)
+    section.blocks.append(
+        Paragraph(
+            "Variants: run e.g. `dvc exp run -S finetune_en.training.lr=1e-4`, then "
+            "`regpt2 experiments` for the table of every English fine-tuning run `dvc exp show` "
+            "knows (the report reads only the pipeline's tracked outputs)."
+        )
+    )
     section.blocks.append(study_variants_table())
     plot = finetune_loss_plot(ctx.inputs)
     if plot:
@@ -651,12 +765,7 @@ EXPERIMENT_PARAMS = ("lr", "batch_size", "grad_accum", "epochs", "weight_decay")
 
 def experiments_blocks(experiments: list[Experiment] | None) -> list[Block]:
     if experiments is None:
-        return [
-            Paragraph(
-                "Experiments: `dvc exp show` was not available, so only the workspace run above "
-                "is shown. Variants run with e.g. `dvc exp run -S finetune_en.lr=1e-4`."
-            )
-        ]
+        return [Paragraph("Experiments: `dvc exp show` did not run (is this a DVC project?).")]
     if not experiments:
         return [Paragraph("Experiments: `dvc exp show` listed no runs.")]
     reference = experiments[0].params
@@ -703,7 +812,8 @@ def experiments_blocks(experiments: list[Experiment] | None) -> list[Block]:
         blocks.append(
             Paragraph(
                 "No `dvc exp` variants found. Run the study's variants with "
-                "`dvc exp run -S finetune_en.lr=1e-4` (and `=1e-5`, `-S finetune_en.batch_size=8`)."
+                "`dvc exp run -S finetune_en.training.lr=1e-4` (and `=1e-5`, "
+                "`-S finetune_en.training.batch_size=8`)."
             )
         )
     return blocks
@@ -887,7 +997,7 @@ def fertility_section(ctx: Context, section: Section) -> None:
             "punctuation-tokenized; FLORES: Petrov et al. 2023, tokens relative to English.",
         )
     )
-    section.blocks += selection_blocks(ctx.inputs.json("metrics/selection.json"))
+    section.blocks += selection_blocks(ctx.inputs.selection())
     section.blocks.append(fertility_bars_plot(data))
     plot = fertility_scatter_plot(ctx.inputs.fertility(), ctx.inputs.zeroshot_accuracy())
     if plot:
@@ -1005,8 +1115,8 @@ def fertility_scatter_plot(
 
 
 def finetuning_section(ctx: Context, section: Section) -> None:
-    per_language = ctx.inputs.per_language("metrics/finetune_per_lang")
-    all_languages = ctx.inputs.json("metrics/finetune_all.json")
+    per_language = ctx.inputs.per_language()
+    all_languages = ctx.inputs.finetune_all()
     zeroshot = ctx.inputs.zeroshot_accuracy()
     if per_language:
         section.blocks.append(per_language_table(per_language, zeroshot, ctx.inputs.tiers()))
@@ -1179,7 +1289,7 @@ CORRELATION_NAMES = {
 
 
 def translation_section(ctx: Context, section: Section) -> None:
-    data = ctx.inputs.json("metrics/translate.json")
+    data = ctx.inputs.translate()
     if not data or not data.get("languages"):
         section.blocks.append(_not_run("translate", "metrics/translate.json"))
         section.status = "not run"
@@ -1233,7 +1343,7 @@ def translation_section(ctx: Context, section: Section) -> None:
 
 
 def translation_correlation_table(inputs: Inputs) -> Block:
-    table = inputs.json("metrics/translate_correlations.json")
+    table = inputs.correlations("translate")
     rows = []
     for score, others in (table or {}).items():
         for other, stats in others.items():
@@ -1353,9 +1463,7 @@ def probe_section(ctx: Context, section: Section) -> None:
                 f"model. {' '.join(first.get('notes', []))}"
             )
         )
-    section.blocks.append(
-        probe_correlation_table(ctx.inputs.json("metrics/probe_correlations.json"))
-    )
+    section.blocks.append(probe_correlation_table(ctx.inputs.correlations("probe")))
     curves = probe_curves(details, ctx.inputs.csv("metrics/plots/probe_similarity.csv"))
     if curves:
         section.blocks.append(similarity_plot(curves, details))
@@ -1513,7 +1621,7 @@ def entropy_plot(summary: Mapping[str, Any], details: Mapping[str, Any]) -> Plot
 
 
 def qwen_section(ctx: Context, section: Section) -> None:
-    data = ctx.inputs.json("metrics/qwen_lora.json")
+    data = ctx.inputs.qwen_lora()
     if not data or not data.get("languages"):
         section.blocks.append(_not_run("qwen_lora", "metrics/qwen_lora.json"))
         section.status = "not run"
@@ -1736,7 +1844,7 @@ def claim_tier1_gain(inputs: Inputs) -> Finding:
     }
     study_changes = {k: v - study.ZEROSHOT[k] for k, v in study.PER_LANGUAGE_REPORTED.items()}
     study_text = "Change vs zero-shot: " + _tier_gap_text(study_changes, study_tier1)[0] + "."
-    per_language = inputs.per_language("metrics/finetune_per_lang")
+    per_language = inputs.per_language()
     changes = {
         k: m["change_vs_zeroshot"]
         for k, m in per_language.items()
@@ -1769,7 +1877,7 @@ def claim_all_language(inputs: Inputs) -> Finding:
         f"Notebook: {len(gains)} of {len(changes) - 1} trained non-English languages improve; "
         f"English {fmt_signed(changes['en'])} points."
     )
-    data = inputs.json("metrics/finetune_all.json")
+    data = inputs.finetune_all()
     if not data or not data.get("languages"):
         return _not_run_finding(claim, study_text, "metrics/finetune_all.json")
     zeroshot = inputs.zeroshot_accuracy()
@@ -1858,7 +1966,7 @@ def claim_lora(inputs: Inputs) -> Finding:
     claim = "7. The modern LoRA model beats GPT-2 zero-shot in every language."
     wins = [k for k, v in study.QWEN_LORA.items() if v > study.ZEROSHOT[k]]
     study_text = f"{len(wins)} of {len(study.QWEN_LORA)} reported languages improve."
-    data = inputs.json("metrics/qwen_lora.json")
+    data = inputs.qwen_lora()
     if not data or not data.get("languages"):
         return _not_run_finding(claim, study_text, "metrics/qwen_lora.json")
     changes = {k: m.get("change_vs_gpt2") for k, m in data["languages"].items()}
@@ -1943,10 +2051,9 @@ def assemble_report(
     *,
     profile: str,
     sources: Mapping[str, str],
-    experiments: list[Experiment] | None = None,
 ) -> Report:
     """Read everything under `root` and build the report's document (no files written)."""
-    ctx = Context(Inputs(Path(root)), profile, dict(sources), experiments)
+    ctx = Context(Inputs(Path(root)), profile, dict(sources))
     findings = compute_findings(ctx.inputs)
     sections = [overview_section(ctx), findings_section(findings)]
     sections += [_safe(*entry, ctx) for entry in SECTIONS]
@@ -1976,10 +2083,9 @@ def build_report(
     *,
     profile: str,
     sources: Mapping[str, str],
-    experiments: list[Experiment] | None = None,
 ) -> ReportPaths:
     """Build the report from `root` and write index.html, index.md and figures/ to `out_dir`."""
-    report = assemble_report(root, profile=profile, sources=sources, experiments=experiments)
+    report = assemble_report(root, profile=profile, sources=sources)
     out_dir = Path(out_dir)
     paths = ReportPaths(out_dir / "index.html", out_dir / "index.md", out_dir / FIGURES_DIR)
     with atomic_path(paths.figures) as folder:
@@ -2001,10 +2107,27 @@ def parse_exp_show(entries: Any) -> list[Experiment]:
     def visit(entry: Mapping[str, Any]) -> None:
         data = entry.get("data") or {}
         params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-        metrics = ((data.get("metrics") or {}).get("metrics/finetune_en.json") or {}).get("data")
+        metrics = data.get("metrics") or {}
+
+        def read(path: str) -> dict:
+            return (metrics.get(path) or {}).get("data") or {}
+
+        training, scores = (
+            read("metrics/training/finetune_en.json"),
+            read("metrics/finetune_en.json"),
+        )
+        combined = None
+        if training or scores:
+            best_dev = training.get("best_dev_strict_accuracy")
+            combined = {
+                "dev": {"strict_accuracy": best_dev},
+                "test": scores.get("test"),
+                "train_loss": training.get("train_loss"),
+            }
         rev = str(entry.get("rev") or "")
         name = entry.get("name") or (rev if rev == "workspace" else rev[:7])
-        runs.append(Experiment(str(name), rev, dict(params.get("finetune_en") or {}), metrics))
+        training_params = (params.get("finetune_en") or {}).get("training") or {}
+        runs.append(Experiment(str(name), rev, dict(training_params), combined))
 
     for entry in entries if isinstance(entries, list) else []:
         visit(entry)
@@ -2012,6 +2135,11 @@ def parse_exp_show(entries: Any) -> list[Experiment]:
             for rev in group.get("revs") or []:
                 visit(rev)
     return runs
+
+
+def experiments_markdown(experiments: list[Experiment] | None) -> str:
+    """The English fine-tuning runs of `dvc exp show` as Markdown (`regpt2 experiments`)."""
+    return "\n\n".join(markdown_block(block) for block in experiments_blocks(experiments)) + "\n"
 
 
 def experiments_from_dvc(cwd: Path | str = ".", timeout: float = 120.0) -> list[Experiment] | None:

@@ -140,8 +140,9 @@ def _load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]
 class Checkpoint:
     """`last.pt` (resume) and `best.pt` (best dev weights) in a per-stage folder.
 
-    A checkpoint is only reused when its fingerprint (config + data size + a caller key) matches,
-    so a changed param never resumes a stale run. The folder is removed after success.
+    A checkpoint is only reused when its fingerprint (loop settings, starting weights, training
+    inputs: see `fingerprint_of`) matches, so a changed param never resumes a stale run. The
+    folder is removed after success.
     """
 
     def __init__(self, directory: Path | None, fingerprint: str):
@@ -170,8 +171,35 @@ class Checkpoint:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def fingerprint_of(config: LoopConfig, dataset_size: int, key: str) -> str:
-    text = json.dumps([asdict(config), dataset_size, key], sort_keys=True, default=str)
+def digest(*parts) -> str:
+    """A short content hash of tensors, arrays, numbers, strings and nested lists/tuples of them."""
+    hasher = hashlib.sha256()
+
+    def feed(part) -> None:
+        if isinstance(part, torch.Tensor):
+            tensor = part.detach().to("cpu").contiguous()
+            hasher.update(f"tensor{tuple(tensor.shape)}{tensor.dtype}".encode())
+            hasher.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(part, (list, tuple)):
+            hasher.update(f"[{len(part)}".encode())
+            for item in part:
+                feed(item)
+            hasher.update(b"]")
+        elif hasattr(part, "tobytes"):  # numpy arrays
+            hasher.update(f"array{part.shape}{part.dtype}".encode())
+            hasher.update(part.tobytes())
+        else:
+            hasher.update(repr(part).encode())
+
+    feed(list(parts))
+    return hasher.hexdigest()[:16]
+
+
+def fingerprint_of(config: LoopConfig, model: torch.nn.Module, inputs_digest: str) -> str:
+    """What a resumable checkpoint must match: the loop settings, the model's starting weights
+    (every parameter and buffer, frozen ones too: a LoRA base counts) and the training inputs."""
+    weights = digest([tensor for _, tensor in sorted(model.state_dict().items())])
+    text = json.dumps([asdict(config), weights, inputs_digest], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -184,7 +212,7 @@ def train(
     config: LoopConfig,
     evaluate_fn: Callable[[torch.nn.Module], float] | None = None,
     checkpoint_dir: Path | None = None,
-    resume_key: str = "",
+    inputs_digest: str = "",
     description: str = "train",
     device: torch.device | None = None,
 ) -> TrainResult:
@@ -192,9 +220,13 @@ def train(
 
     `lengths[i]` is the token length of example i (for length grouping); `collate(indices)`
     builds a batch of tensors; `loss_fn(model, batch)` returns the mean loss of the batch.
+    `inputs_digest` (see `digest`) identifies everything the batches and the dev score are
+    made from: a checkpoint left by a killed run is resumed only when it matches.
     """
     if not lengths:
         raise UserError(f"{description}: no training examples")
+    if checkpoint_dir is not None and not inputs_digest:
+        raise ValueError("a resumable run needs the inputs_digest of what it trains on")
     distributed.setup()
     world = distributed.world_size()
     if config.batch_size < world:
@@ -213,7 +245,8 @@ def train(
         )
     use_bf16 = config.bf16 and bf16_supported(device)
     optimizer = make_optimizer(model, config)
-    checkpoint = Checkpoint(checkpoint_dir, fingerprint_of(config, len(lengths), resume_key))
+    fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint)
     result = TrainResult(bf16_used=use_bf16)
 
     batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
@@ -356,3 +389,14 @@ def write_loss_curve(path: Path, result: TrainResult) -> None:
         lines.append(f"{step + 1}," + ",".join(f"{columns[c][step]:.6f}" for c in columns))
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def timing(result: TrainResult, seconds: float) -> dict:
+    """Wall time and throughput of a training run: kept beside the results (the report shows
+    them), never in DVC metrics, whose diffs must show only changed results."""
+    return {
+        "seconds": round(seconds, 1),
+        "steps": result.steps,
+        "train_tokens_per_second": round(result.tokens_seen / seconds, 1) if seconds else None,
+        "bf16": result.bf16_used,
+    }

@@ -40,7 +40,7 @@ loop = LoopConfig(
     eval_every=3,
 )  # fmt: skip
 result, _ = finetune(
-    model, prompt, rows, dev, loop, eval_batch_size=4, checkpoint_dir=None, description="ddp"
+    model, prompt, rows, dev, loop, dev_batch_size=4, checkpoint_dir=None, description="ddp"
 )
 checksum = sum(float(p.double().sum()) for p in model.parameters())
 write_json(

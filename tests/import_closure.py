@@ -1,0 +1,57 @@
+"""The project files a stage script runs: its transitive imports of `regpt2` and `stages`
+(imports inside functions too), found by reading the source, never by importing it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LOCAL_PACKAGES = ("regpt2", "stages")
+
+
+def module_file(root: Path, module: str) -> Path | None:
+    """The file of a local module name (`regpt2.nli` -> src/regpt2/nli.py), or None."""
+    parts = module.split(".")
+    if parts[0] not in LOCAL_PACKAGES:
+        return None
+    base = root / "src" if parts[0] == "regpt2" else root
+    for candidate in (
+        base.joinpath(*parts).with_suffix(".py"),
+        base.joinpath(*parts, "__init__.py"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Local module names `path` imports anywhere, with their parent packages."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from regpt2 import stats` imports regpt2.stats; `from regpt2.x import f` regpt2.x
+            found = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in found:
+            parts = name.split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return {name for name in names if name.split(".")[0] in LOCAL_PACKAGES}
+
+
+def import_closure(root: Path, script: Path) -> set[str]:
+    """Paths (relative to `root`) of `script` and every local file it imports, transitively."""
+    seen: set[Path] = set()
+    pending = [script]
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in imported_modules(path):
+            found = module_file(root, module)
+            if found is not None and found not in seen:
+                pending.append(found)
+    return {path.relative_to(root).as_posix() for path in seen}
