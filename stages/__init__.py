@@ -11,7 +11,14 @@ import inspect
 import sys
 from collections.abc import Callable
 
-from regpt2.errors import UserError
+from regpt2.errors import UserError, run_stage
+from regpt2.params import load_params
+
+# `python -m stages.NAME` imports this package first, while sys.argv[0] is still "-m": check
+# params.yaml now, before the stage module imports torch and transformers (seconds), so a
+# params error is reported at once. Imports from tests or other code skip this.
+if sys.argv[:1] == ["-m"]:
+    run_stage(load_params)
 
 
 def command(commands: dict[str, Callable[..., None]], usage: str) -> Callable[[], None]:

@@ -44,7 +44,9 @@ def imported_modules(path: Path) -> set[str]:
 def import_closure(root: Path, script: Path) -> set[str]:
     """Paths (relative to `root`) of `script` and every local file it imports, transitively."""
     seen: set[Path] = set()
-    pending = [script]
+    # `python -m stages.NAME` runs the package's __init__.py before the script itself.
+    package = script.parent / "__init__.py"
+    pending = [script, package] if package.is_file() else [script]
     while pending:
         path = pending.pop()
         if path in seen:

@@ -6,8 +6,10 @@ Minutes, not seconds: the whole study runs once per test session (module-scoped 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,15 +24,52 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STAGE_METRICS = [
     "tokenize.json",
     "pretrain.json",
+    "training/finetune_en.json",
     "finetune_en.json",
     "zeroshot.json",
     "fertility.json",
-    "selection.json",
+    "training/finetune_all.json",
     "finetune_all.json",
     "translate.json",
     "probe.json",
+    "training/qwen_lora.json",
     "qwen_lora.json",
+    "analysis/changes.json",
+    "analysis/tiers.json",
+    "analysis/correlations.json",
 ]
+PER_LANGUAGE = ("es", "fr", "de", "bg", "ar", "el", "hi")
+
+# ---- what reruns when: the change-impact table (README, "What reruns when", matches it).
+# Each row: an edit, and the exact set of stages `dvc repro --dry` then runs. A new stage adds
+# itself to the rows whose edits reach it.
+TRAIN_PER_LANG = {f"train_per_lang@{lang}" for lang in PER_LANGUAGE}
+EVAL_PER_LANG = {f"finetune_per_lang@{lang}" for lang in PER_LANGUAGE}
+EVALUATIONS = {"finetune_en", "zeroshot", "finetune_all", "qwen_lora"} | EVAL_PER_LANG
+TRAININGS = {"train_en", "train_all", "train_lora"} | TRAIN_PER_LANG
+DOWNSTREAM = {"analyze", "report"}
+CHANGE_IMPACT = [
+    ("zeroshot.limit", 50, {"zeroshot"} | DOWNSTREAM),
+    ("nli.bootstrap_resamples", 500, EVALUATIONS | DOWNSTREAM),
+    ("nli.eval_batch_size", 16, EVALUATIONS | DOWNSTREAM),
+    ("finetune_en.test_limit", 100, {"finetune_en"} | DOWNSTREAM),
+    ("nli.template", "Premise: {premise}\nHypothesis: {hypothesis}\nAnswer:",
+     EVALUATIONS | TRAININGS | DOWNSTREAM),
+    ("finetune_per_lang.languages.es.fraction", 0.2,
+     {"train_per_lang@es", "finetune_per_lang@es"} | DOWNSTREAM),
+    ("finetune_per_lang.test_limit", 100, EVAL_PER_LANG | DOWNSTREAM),
+    ("translate.temperature", 0.8, {"translate"} | DOWNSTREAM),
+    ("probe.rows", 50, {"probe"} | DOWNSTREAM),
+    ("selection.tier1_min_accuracy", 45.0, DOWNSTREAM),
+    ("sources.qwen", "data/models/some-local-lm", {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    ("qwen_lora.lora.r", 4, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    ("pretrain.lr", 0.002,
+     {"pretrain", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
+     | TRAININGS - {"train_lora"} | DOWNSTREAM),
+    ("src/regpt2/stats.py", None,  # imported by everything that scores or compares
+     EVALUATIONS | TRAININGS | {"fertility", "translate", "probe"} | DOWNSTREAM),
+    ("src/regpt2/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+]  # fmt: skip
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -72,63 +111,113 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def edited(project: Path, target: str, value):
+    """Set a dotted param of params.yaml to `value`, or (value None) append a comment line to
+    the file `target`; put everything back afterwards."""
+    from ruamel.yaml import YAML
+
+    path = project / (target if value is None else "params.yaml")
+    original = path.read_text(encoding="utf-8")
+    if value is None:
+        path.write_text(original + "# an edit\n", encoding="utf-8")
+    else:
+        yaml = YAML()
+        document = yaml.load(original)
+        *parents, last = target.split(".")
+        section = document
+        for key in parents:
+            section = section[key]
+        section[last] = value
+        with path.open("w", encoding="utf-8") as handle:
+            yaml.dump(document, handle)
+    try:
+        yield
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+def stages_that_would_run(project: Path) -> set[str]:
+    output = run(["dvc", "repro", "--dry"], project).stdout
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
 def test_repro_writes_every_stage_metrics(project: Path):
     for name in STAGE_METRICS:
         assert (project / "metrics" / name).is_file(), name
     per_language = sorted((project / "metrics" / "finetune_per_lang").glob("*.json"))
-    assert {path.stem for path in per_language} == {"es", "fr", "de", "bg", "ar", "el", "hi"}
+    assert {path.stem for path in per_language} == set(PER_LANGUAGE)
     assert (project / "report" / "index.html").is_file()
     status = run(["dvc", "status", "--json"], project).stdout
     assert json.loads(status) == {}
+
+
+def test_metrics_hold_numbers_only(project: Path):
+    """`dvc exp show` stays readable: metrics files hold numbers users compare, no strings."""
+
+    def leaves(data, where=""):
+        if isinstance(data, dict):
+            for key, value in data.items():
+                yield from leaves(value, f"{where}.{key}")
+        else:
+            yield where, data
+
+    for path in (project / "metrics").rglob("*.json"):
+        for where, value in leaves(json.loads(path.read_text())):
+            assert isinstance(value, int | float), f"{path.name}{where} = {value!r}"
 
 
 def test_demo_numbers_are_sane(project: Path):
     pretrain = json.loads((project / "metrics" / "pretrain.json").read_text())
     # The study's figure counts padding positions, which are easy targets: it is lower.
     assert pretrain["study_global_avg_train_loss"] < pretrain["train_loss_real_tokens"]
-    finetune = json.loads((project / "metrics" / "finetune_en.json").read_text())
-    low, high = finetune["test"]["strict_ci95_low"], finetune["test"]["strict_ci95_high"]
-    assert low <= finetune["test"]["strict_accuracy"] <= high
-    assert finetune["test"]["strict_accuracy"] > 40  # the synthetic task is learnable
+    test = json.loads((project / "metrics" / "finetune_en.json").read_text())["test"]
+    assert test["strict_ci95_low"] <= test["strict_accuracy"] <= test["strict_ci95_high"]
+    assert test["strict_accuracy"] > 40  # the synthetic task is learnable
     zeroshot = json.loads((project / "metrics" / "zeroshot.json").read_text())["languages"]
     assert len(zeroshot) == 15
 
 
-def test_repro_is_deterministic(project: Path):
-    """Rerunning a stage from scratch gives identical metrics (seeded, CPU)."""
-    before = (project / "metrics" / "finetune_en.json").read_text()
-    run(["dvc", "repro", "--force", "--single-item", "finetune_en"], project)
-    assert (project / "metrics" / "finetune_en.json").read_text() == before
-    run(["git", "checkout", "--", "."], project)
+@pytest.mark.parametrize(
+    ("target", "value", "expected"), CHANGE_IMPACT, ids=[row[0] for row in CHANGE_IMPACT]
+)
+def test_change_impact(project: Path, target: str, value, expected: set[str]):
+    """An edit reruns exactly the stages whose outputs it can change: no more, no fewer."""
+    assert stages_that_would_run(project) == set()
+    with edited(project, target, value):
+        assert stages_that_would_run(project) == expected
 
 
-def test_param_change_reruns_only_dependants(project: Path):
-    from ruamel.yaml import YAML
+def test_forced_rerun_is_byte_identical(project: Path):
+    """Seeded CPU training: `dvc repro -f` of a training stage changes no output and no metric."""
+    before = (project / "dvc.lock").read_text()
+    run(["dvc", "repro", "--force", "--single-item", "train_en", "finetune_en"], project)
+    assert (project / "dvc.lock").read_text() == before
+    assert json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout) == {}
 
-    params = project / "params.yaml"
-    original = params.read_text()
-    yaml = YAML()
-    document = yaml.load(original)
-    document["zeroshot"]["limit"] = 50
-    try:
-        with params.open("w") as handle:
-            yaml.dump(document, handle)
-        status = json.loads(run(["dvc", "status", "--json"], project).stdout)
-        assert "zeroshot" in status
-        for upstream in ("tokenize", "pretrain", "finetune_en"):
-            assert upstream not in status
-    finally:
-        params.write_text(original)
+
+def test_seen_params_restore_from_the_run_cache(project: Path):
+    """A param set that already ran comes back from DVC's run cache: nothing retrains."""
+    stage = "train_per_lang@es"
+    with edited(project, "finetune_per_lang.languages.es.fraction", 0.2):
+        first = run(["dvc", "repro", "--single-item", stage], project).stdout
+        assert f"Running stage '{stage}'" in first
+    again = run(["dvc", "repro", "--single-item", stage], project).stdout
+    assert f"Running stage '{stage}'" not in again
+    assert "skipping run" in again, again
+    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
 
 
 def test_experiment_variant_shows_in_metrics_diff(project: Path):
-    run(["dvc", "exp", "run", "-S", "finetune_en.lr=0.0003", "finetune_en"], project)
+    run(["dvc", "exp", "run", "-S", "finetune_en.training.lr=0.0003", "finetune_en"], project)
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout)
     changed = diff.get("metrics/finetune_en.json", {})
     assert changed, diff
     assert any(entry.get("diff") not in (0, None) for entry in changed.values())
     shown = run(["dvc", "exp", "show", "--json"], project).stdout
     assert "0.0003" in shown
+    table = run(["regpt2", "experiments"], project).stdout
+    assert "0.000300" in table, table
     run(["git", "checkout", "--", "."], project)
     run(["dvc", "checkout", "--force"], project)
 
@@ -145,7 +234,7 @@ def test_queued_variants_run_in_parallel(project: Path):
                 "-n",
                 name,
                 "-S",
-                f"finetune_en.lr={lr}",
+                f"finetune_en.training.lr={lr}",
                 "finetune_en",
             ],
             project,
@@ -180,3 +269,25 @@ def test_remote_push_then_pull_elsewhere_needs_no_rerun(project: Path, tmp_path:
     for name in ("finetune_en.json", "zeroshot.json"):
         assert (clone / "metrics" / name).read_text() == (project / "metrics" / name).read_text()
     assert (clone / "data" / "models" / "finetune_en" / "model.safetensors").is_file()
+
+
+def test_saved_models_load_in_stock_clients(project: Path):
+    """Every model folder loads in a fresh process with the stock transformers / peft auto
+    classes (the LoRA adapter included: its base is named in adapter_config.json)."""
+    script = """
+import sys
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
+for folder in sys.argv[1:]:
+    auto = AutoPeftModelForCausalLM if folder.endswith("qwen_lora") else AutoModelForCausalLM
+    model = auto.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    ids = tokenizer("Premise: a\\nHypothesis: b\\nLabel:", return_tensors="pt").input_ids
+    assert model(input_ids=ids).logits.shape[-1] >= len(tokenizer), folder
+    print("loaded", folder, type(model).__name__)
+"""
+    folders = ["data/models/pretrain", "data/models/finetune_en", "data/models/finetune_all"]
+    folders += [f"data/models/finetune_per_lang/{lang}" for lang in ("es", "hi")]
+    folders.append("data/models/qwen_lora")
+    output = run([sys.executable, "-c", script, *folders], project).stdout
+    assert output.count("loaded") == len(folders), output

@@ -144,3 +144,21 @@ def test_unreachable_hub_model(project: Path):
     line = _run_failing_stage(project, "finetune_en", "train")
     assert line.startswith("error: sources.gpt2: could not load 'gpt2' from the Hugging Face Hub")
     assert "set sources.gpt2 to the local folder" in line
+
+
+@pytest.mark.parametrize("stage", ["zeroshot", "finetune_en", "report"])
+def test_params_errors_come_before_heavy_imports(project: Path, stage: str):
+    """A bad param is reported before the stage imports torch or transformers (seconds)."""
+    _set_params(project, {"pretrain.lr": "abc"})
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", f"stages.{stage}", "train"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    errors = [line for line in completed.stderr.splitlines() if not line.startswith("import ")]
+    assert errors == ["error: params.yaml: pretrain.lr: Input should be a valid number (got 'abc')"]
+    imported = {line.split("|")[-1].strip() for line in completed.stderr.splitlines()}
+    assert not {"torch", "transformers"} & imported

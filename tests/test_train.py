@@ -59,14 +59,15 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 @pytest.fixture
 def nli_run(demo_tokenizer, tiny_gpt2):
-    prompt = NliPrompt(demo_tokenizer, TEMPLATE, DIGITS, 32)
     train_rows, dev_rows = _toy_rows(48), _toy_rows(9, offset=1)
 
-    def run(seed: int = 0, checkpoint_dir: Path | None = None, **overrides):
+    def run(
+        seed: int = 0, checkpoint_dir: Path | None = None, template: str = TEMPLATE, **overrides
+    ):
         model = tiny_gpt2(seed=seed, n_embd=16, n_positions=32)
         result, counts = finetune(
             model,
-            prompt,
+            NliPrompt(demo_tokenizer, template, DIGITS, 32),
             train_rows,
             dev_rows,
             _config(seed=seed, **overrides),
@@ -131,6 +132,39 @@ def test_finetune_resumes_after_a_kill(nli_run, tmp_path: Path, monkeypatch):
     assert result.best_step == result_full.best_step
     _assert_same_weights(_weights(model), _weights(model_full))
     assert not checkpoints.exists()
+
+
+def test_a_changed_prompt_template_starts_from_step_0(nli_run, tmp_path: Path, monkeypatch):
+    """A run killed after a checkpoint, then rerun with another template (`Label:` becomes
+    `Answer:` in the study's terms): the checkpoint was made from other prompts, so it is not
+    resumed; rerun with the first template, it is."""
+    overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
+    checkpoints = tmp_path / "checkpoints"
+    real_predict = regpt2.nli.predict
+
+    def killed_run() -> None:
+        calls = {"n": 0}
+
+        def dying_predict(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise Killed
+            return real_predict(*args, **kwargs)
+
+        monkeypatch.setattr(regpt2.nli, "predict", dying_predict)
+        with pytest.raises(Killed):
+            nli_run(checkpoint_dir=checkpoints, **overrides)
+        monkeypatch.setattr(regpt2.nli, "predict", real_predict)
+        assert (checkpoints / "last.pt").exists()
+
+    killed_run()
+    _, result, _ = nli_run(
+        checkpoint_dir=checkpoints, template="{premise} | {hypothesis} :", **overrides
+    )
+    assert result.resumed_from_step == 0
+    killed_run()
+    _, result, _ = nli_run(checkpoint_dir=checkpoints, **overrides)
+    assert result.resumed_from_step == 6
 
 
 # --------------------------------------------------------------------- the loop on a toy model

@@ -1,0 +1,61 @@
+"""The DVC graph's promise, checked statically: every stage depends on exactly the code it
+runs (its script and the project modules it imports, transitively, imports inside functions
+too), and every stage reads its params through the keys dvc.yaml declares."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from import_closure import import_closure
+from ruamel.yaml import YAML
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CODE = re.compile(r"^(src/regpt2|stages)/.*\.py$")
+
+
+def _stages() -> dict[str, dict]:
+    """dvc.yaml's stage definitions (a foreach stage once, under its own name)."""
+    document = YAML(typ="safe").load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    return {name: stage.get("do", stage) for name, stage in document["stages"].items()}
+
+
+def _script(stage: dict) -> Path:
+    found = re.search(r"-m (stages\.\w+)", stage["cmd"])
+    assert found, f"cmd {stage['cmd']!r} does not run a stage module"
+    return PROJECT_ROOT / (found.group(1).replace(".", "/") + ".py")
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_code_deps_are_exactly_the_import_closure(name: str):
+    stage = _stages()[name]
+    declared = {dep for dep in stage["deps"] if CODE.match(dep)}
+    needed = import_closure(PROJECT_ROOT, _script(stage))
+    missing, extra = sorted(needed - declared), sorted(declared - needed)
+    assert not missing and not extra, (
+        f"dvc.yaml stage {name!r}: add to deps {missing}; remove from deps {extra}"
+    )
+
+
+def test_every_stage_script_is_a_stage():
+    scripts = {path.stem for path in (PROJECT_ROOT / "stages").glob("*.py")} - {"__init__"}
+    run = {_script(stage).stem for stage in _stages().values()}
+    assert scripts == run
+
+
+def test_closure_sees_imports_inside_functions(tmp_path: Path):
+    (tmp_path / "src" / "regpt2").mkdir(parents=True)
+    (tmp_path / "stages").mkdir()
+    for name in ("__init__", "a", "b", "c"):
+        (tmp_path / "src" / "regpt2" / f"{name}.py").write_text("")
+    (tmp_path / "src" / "regpt2" / "a.py").write_text("def f():\n    from regpt2 import b\n")
+    (tmp_path / "src" / "regpt2" / "b.py").write_text("import regpt2.c as c\n")
+    (tmp_path / "stages" / "s.py").write_text("from regpt2.a import f\nimport json\n")
+    assert import_closure(tmp_path, tmp_path / "stages" / "s.py") == {
+        "stages/s.py",
+        "src/regpt2/__init__.py",
+        "src/regpt2/a.py",
+        "src/regpt2/b.py",
+        "src/regpt2/c.py",
+    }
