@@ -112,7 +112,7 @@ def hub_error(source: Source, role: str, error: Exception) -> UserError:
 
 
 _TRUE = {"1", "on", "yes", "true"}
-#: Endpoints already found reachable in this process (the check costs one TCP connect).
+#: Endpoints already found reachable in this process (the check costs one HTTP request).
 _REACHABLE: set[str] = set()
 
 
