@@ -10,7 +10,13 @@ import math
 import pytest
 
 from regpt2 import report
-from regpt2.report import change_outcome, every_language_verdict, significance_verdict
+from regpt2.report import (
+    change_outcome,
+    compound_verdict,
+    every_language_verdict,
+    majority_verdict,
+    significance_verdict,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +79,34 @@ def test_change_outcome(low, high, baseline, outcome):
 )
 def test_every_language_verdict(outcomes, verdict):
     assert every_language_verdict(outcomes) == verdict
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "verdict"),
+    [
+        ({"es": "supported", "de": "supported", "el": "inconclusive"}, "supported"),
+        ({"es": "contradicted", "de": "contradicted", "el": "supported"}, "contradicted"),
+        ({"es": "supported", "de": "inconclusive"}, "inconclusive"),  # half is not most
+        ({}, "inconclusive"),
+    ],
+)
+def test_majority_verdict(verdicts, verdict):
+    assert majority_verdict(verdicts) == verdict
+
+
+@pytest.mark.parametrize(
+    ("parts", "verdict"),
+    [
+        (["supported", "supported"], "supported"),
+        (["supported", "inconclusive"], "partly supported"),
+        (["supported", "contradicted"], "partly supported"),
+        (["contradicted", "inconclusive"], "contradicted"),
+        (["inconclusive", "inconclusive"], "inconclusive"),
+        ([], "inconclusive"),
+    ],
+)
+def test_compound_verdict(parts, verdict):
+    assert compound_verdict(parts) == verdict
 
 
 def test_verdicts_are_known_to_the_report():

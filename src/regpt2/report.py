@@ -1664,6 +1664,25 @@ def every_language_verdict(outcomes: Mapping[str, str]) -> str:
     return "inconclusive"
 
 
+def majority_verdict(verdicts: Mapping[str, str]) -> str:
+    """A claim about most languages: "supported" / "contradicted" when more than half of the
+    per-language verdicts (each under the one rule) are; else "inconclusive"."""
+    for verdict in ("supported", "contradicted"):
+        if sum(v == verdict for v in verdicts.values()) * 2 > len(verdicts):
+            return verdict
+    return "inconclusive"
+
+
+def compound_verdict(parts: Sequence[str]) -> str:
+    """A claim made of parts: "supported" when every part is, "partly supported" when some
+    part is, else "contradicted" when some part is, else "inconclusive"."""
+    if parts and all(part == "supported" for part in parts):
+        return "supported"
+    if "supported" in parts:
+        return "partly supported"
+    return "contradicted" if "contradicted" in parts else "inconclusive"
+
+
 def _outcome_text(outcomes: Mapping[str, str]) -> str:
     groups = {name: [k for k in _order(outcomes) if outcomes[k] == name] for name in OUTCOMES}
     return "; ".join(f"{name}: {', '.join(langs)}" for name, langs in groups.items() if langs)
@@ -1882,24 +1901,31 @@ def claim_probe(inputs: Inputs) -> Finding:
     if not ours_gains:
         return Finding(claim, study_text, "No per-language gains.", "inconclusive")
     details = (inputs.json("data/probe/results.json") or {}).get(model, {}).get("languages", {})
-    above_zero = [k for k in ours_gains if (details.get(k, {}).get("gain_interval") or [0])[0] > 0]
-    positive = [k for k, v in ours_gains.items() if v > 0]
-    latin = _mean(v for k, v in ours_gains.items() if k in LATIN_SCRIPT)
-    distant = _mean(v for k, v in ours_gains.items() if k not in LATIN_SCRIPT)
+    per_language = {
+        k: significance_verdict(v, ci=tuple(details.get(k, {}).get("gain_interval") or (None,) * 2))
+        for k, v in ours_gains.items()
+    }
+    above_zero = [k for k, v in per_language.items() if v == "supported"]
+    below_zero = [k for k, v in per_language.items() if v == "contradicted"]
+    latin_gains = [v for k, v in ours_gains.items() if k in LATIN_SCRIPT]
+    distant_gains = [v for k, v in ours_gains.items() if k not in LATIN_SCRIPT]
+    latin, distant = _mean(latin_gains), _mean(distant_gains)
+    script_verdict, script_p = "inconclusive", math.nan
+    if latin_gains and distant_gains:
+        direction = "greater" if not distant < latin else "less"
+        script_p = float(
+            scipy_stats.mannwhitneyu(distant_gains, latin_gains, alternative=direction).pvalue
+        )
+        script_verdict = significance_verdict(distant - latin, p=script_p)
     ours = (
-        f"{PROBE_MODELS.get(model, model)}: {len(positive)} of {len(ours_gains)} languages have "
-        f"a positive gain ({len(above_zero)} with the 95% CI above 0); mean gain, other scripts "
-        f"{fmt_signed(distant, 4)} vs Latin {fmt_signed(latin, 4)}"
+        f"{PROBE_MODELS.get(model, model)}: of {len(ours_gains)} languages, the gain's 95% CI "
+        f"lies above 0 for {len(above_zero)} and below 0 for {len(below_zero)}; mean gain, other "
+        f"scripts {fmt_signed(distant, 4)} vs Latin {fmt_signed(latin, 4)} (one-sided "
+        f"Mann-Whitney {fmt_p(script_p)})"
         + (f"; el {fmt_signed(ours_gains['el'], 4)}." if "el" in ours_gains else ".")
+        + ("" if details else " No gain intervals (data/probe/results.json is missing).")
     )
-    mostly_positive = len(positive) * 2 > len(ours_gains)
-    distant_more = _finite(distant) and _finite(latin) and distant > latin
-    verdict = {
-        (True, True): "supported",
-        (True, False): "partly supported",
-        (False, True): "partly supported",
-        (False, False): "not supported",
-    }[(mostly_positive, distant_more)]
+    verdict = compound_verdict([majority_verdict(per_language), script_verdict])
     return Finding(claim, study_text, ours, verdict)
 
 
