@@ -167,7 +167,8 @@ def test_disk_full_while_writing(tmp_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
     """
     line = _run_failing(tmp_path, body)
-    assert line.startswith("error: cannot write ") and "No space left on device" in line
+    # The message names the output, not the temporary file that is gone.
+    assert line.startswith("error: cannot write out/metrics.json: No space left on device")
 
 
 def test_permission_denied_names_the_path(tmp_path):
@@ -180,7 +181,10 @@ def test_permission_denied_names_the_path(tmp_path):
     write_json("out/metrics.json", {"from": "this run"})
     """
     line = _run_failing(tmp_path, body)
-    assert line == "error: cannot write out: Permission denied; make the folder writable and rerun"
+    assert line == (
+        "error: cannot write out/metrics.json: Permission denied; "
+        "make the folder writable and rerun"
+    )
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores modes")

@@ -33,10 +33,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(scratch, ignore_errors=True)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as error:
+        raise _naming(error, target, str(target.parent)) from None
     tmp = scratch / "out"
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as error:
+            raise _naming(error, target, str(scratch)) from None
         real_dir = target.is_dir() and not target.is_symlink()
         if real_dir or (tmp.is_dir() and (target.exists() or target.is_symlink())):
             # A folder cannot be renamed over a non-empty one (nor over a file): move the old
@@ -52,6 +58,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, target)  # atomic over an existing file
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _naming(error: OSError, target: Path, inside: str) -> OSError:
+    """The same error, naming `target` instead of a temporary path under `inside`: a message
+    about a file that no longer exists would not help."""
+    for attribute in ("filename", "filename2"):
+        name = getattr(error, attribute)
+        if name is not None and str(name).startswith(inside):
+            setattr(error, attribute, str(target))
+    return error
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
