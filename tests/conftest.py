@@ -11,6 +11,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# A report section or claim that crashes raises in tests instead of becoming a paragraph.
+os.environ.setdefault("REGPT2_STRICT_REPORT", "1")
 # The Rust tokenizers' thread pool competes with torch for the few CPU cores of a test run.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -18,7 +18,14 @@ from typing import Literal
 
 from regpt2.errors import UserError
 from regpt2.languages import LABELS, check_language
-from regpt2.sources import Source, existing_path, fetch_url, hub_error, parse_source
+from regpt2.sources import (
+    Source,
+    ensure_hub_reachable,
+    existing_path,
+    fetch_url,
+    hub_error,
+    parse_source,
+)
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -107,6 +114,7 @@ _HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 def _hub_rows(
     source: Source, lang: str, split: str, *, role: str, limit: int | None
 ) -> list[NliExample]:
+    ensure_hub_reachable(source, role)
     import datasets
 
     hub_split = _HUB_SPLITS[split]
@@ -166,7 +174,42 @@ def _read_tsv(
     language_column: str | None = None,
     limit: int | None = None,
 ) -> list[NliExample]:
-    """Read premise/hypothesis/label columns of a TSV (no quoting: fields may contain `"`)."""
+    """Read premise/hypothesis/label columns of a TSV (no quoting: fields may contain `"`).
+
+    Blank lines at the end of the file are ignored; a blank line followed by more rows is
+    refused (it usually means two files were pasted together or a row was lost). Labels must
+    be words (see `_tsv_label`).
+    """
+    try:
+        return _read_tsv_rows(path, lang, columns, language_column=language_column, limit=limit)
+    except UnicodeDecodeError as error:
+        raise UserError(_not_utf8_message(path, error)) from None
+
+
+def _not_utf8_message(path: Path, error: UnicodeDecodeError) -> str:
+    """Name the line of the first byte that is not UTF-8 (the decoder only knows a chunk)."""
+    raw = path.read_bytes()
+    newline = b"\n"
+    try:
+        raw.decode("utf-8")
+        start = None
+    except UnicodeDecodeError as full:
+        start = full.start
+    line = f":{raw.count(newline, 0, start) + 1}" if start is not None else ""
+    return (
+        f"{path}{line}: not UTF-8 text ({error.reason}); re-save the file as UTF-8 "
+        "(e.g. `iconv -f latin1 -t utf-8`)"
+    )
+
+
+def _read_tsv_rows(
+    path: Path,
+    lang: str,
+    columns: tuple[str, str, str],
+    *,
+    language_column: str | None,
+    limit: int | None,
+) -> list[NliExample]:
     rows: list[NliExample] = []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -178,7 +221,16 @@ def _read_tsv(
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}; header is {header}")
         index = [header.index(name) for name in wanted]
+        blank_line: int | None = None
         for line_number, fields in enumerate(reader, start=2):
+            if not any(field.strip() for field in fields):
+                blank_line = blank_line or line_number
+                continue
+            if blank_line is not None:
+                raise UserError(
+                    f"{path}:{blank_line}: blank line before more rows (line {line_number}); "
+                    "remove it (only trailing blank lines are allowed)"
+                )
             if len(fields) != len(header):
                 raise UserError(
                     f"{path}:{line_number}: expected {len(header)} tab-separated fields, "
@@ -188,10 +240,21 @@ def _read_tsv(
                 continue
             premise, hypothesis, label = (fields[i] for i in index[:3])
             where = f"{path}:{line_number}"
-            rows.append(NliExample(premise, hypothesis, normalise_label(label, where=where), lang))
+            rows.append(NliExample(premise, hypothesis, _tsv_label(label, where=where), lang))
             if limit is not None and len(rows) >= limit:
                 break
     return rows
+
+
+def _tsv_label(raw: str, *, where: str) -> str:
+    """A local TSV's label: a word. Digits are refused, because their meaning differs between
+    sources (the Hub: 1 = neutral; the study's prompt: 1 = contradiction)."""
+    if raw.strip().isdigit():
+        raise UserError(
+            f"{where}: label {raw.strip()!r} is a digit; local TSV labels must be words "
+            f"({', '.join(LABELS)}), since digits mean different labels in different sources"
+        )
+    return normalise_label(raw, where=where)
 
 
 def take_subset(
@@ -234,6 +297,12 @@ def load_pretrain_documents(
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
             raise UserError(f"{role}: {path} is not UTF-8 text ({error.reason})") from None
+        if "\0" in text:
+            line = text.count("\n", 0, text.index("\0")) + 1
+            raise UserError(
+                f"{role}: {path}:{line} holds NUL bytes: it is a binary file, not text; set "
+                f"{role} to a UTF-8 text file with one document per line"
+            )
         documents = [line.strip() for line in text.splitlines()]
     documents = [document for document in documents if document]
     if not documents:
@@ -242,11 +311,18 @@ def load_pretrain_documents(
 
 
 def split_documents(
-    documents: Sequence[str], validation_fraction: float, seed: int
+    documents: Sequence[str],
+    validation_fraction: float,
+    seed: int,
+    *,
+    role: str = "sources.pretrain_text",
 ) -> tuple[list[str], list[str]]:
     """Seeded train/held-out split of documents (at least one document on each side)."""
     if len(documents) < 2:
-        raise UserError("the pretraining text needs at least 2 documents to hold one out")
+        raise UserError(
+            f"{role}: the pretraining text needs at least 2 documents (non-empty lines) to hold "
+            "one out"
+        )
     order = list(range(len(documents)))
     random.Random(seed).shuffle(order)
     held_out = min(len(documents) - 1, max(1, round(len(documents) * validation_fraction)))

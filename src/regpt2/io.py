@@ -19,8 +19,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success rename it over `target`.
 
     Works for files and directories alike: whatever the caller writes at the yielded path
-    replaces `target` in one rename. On an exception the temporary is removed and `target`
-    is left as it was.
+    replaces `target` in one rename. On an exception (the caller's, a full disk, a read-only
+    folder) the temporary is removed and `target` is left as it was: no temp file remains.
     """
     target = Path(target)
     if not is_main_process():
@@ -33,16 +33,41 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(scratch, ignore_errors=True)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / "out"
     try:
-        yield tmp
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(tmp, target)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as error:
+        raise _naming(error, target, str(target.parent)) from None
+    tmp = scratch / "out"
+    try:
+        try:
+            yield tmp
+        except OSError as error:
+            raise _naming(error, target, str(scratch)) from None
+        real_dir = target.is_dir() and not target.is_symlink()
+        if real_dir or (tmp.is_dir() and (target.exists() or target.is_symlink())):
+            # A folder cannot be renamed over a non-empty one (nor over a file): move the old
+            # one aside first, and put it back if the rename fails, so it survives a failure.
+            old = scratch / "old"
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                os.replace(old, target)
+                raise
+        else:
+            os.replace(tmp, target)  # atomic over an existing file
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _naming(error: OSError, target: Path, inside: str) -> OSError:
+    """The same error, naming `target` instead of a temporary path under `inside`: a message
+    about a file that no longer exists would not help."""
+    for attribute in ("filename", "filename2"):
+        name = getattr(error, attribute)
+        if name is not None and str(name).startswith(inside):
+            setattr(error, attribute, str(target))
+    return error
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

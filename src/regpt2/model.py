@@ -517,8 +517,16 @@ class GPT2LMHead(nn.Module):
         kwargs: dict[str, Any] = {}
         if local.is_dir() and any(local.glob("*.safetensors")):
             kwargs["use_safetensors"] = True
+        from safetensors import SafetensorError
+
         try:
             hf_model = transformers.GPT2LMHeadModel.from_pretrained(source, **kwargs)
+        except SafetensorError as error:
+            raise UserError(
+                f"cannot load GPT-2 weights from {source!r}: its model.safetensors is damaged or "
+                f"truncated ({str(error).strip() or 'SafetensorError'}); download or re-create "
+                "the model folder"
+            ) from None
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise UserError(

@@ -8,13 +8,22 @@ source (hub id, HF model folder, GGUF file, or the demo's tiny Qwen2 model) load
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from regpt2.errors import UserError
 from regpt2.io import atomic_path
-from regpt2.sources import Source, cache_dir, existing_path, hub_error, parse_source
+from regpt2.sources import (
+    Source,
+    cache_dir,
+    ensure_hub_reachable,
+    existing_path,
+    hub_error,
+    parse_source,
+)
 
 
 def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2", attentions: bool = False):
@@ -41,7 +50,7 @@ def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2", attentio
     except UserError as error:
         if source.kind == "hub":
             raise hub_error(source, role, error) from None
-        raise
+        raise UserError(f"{role}: {error}") from None
     return model, load_tokenizer(source_text, role=role)
 
 
@@ -55,6 +64,7 @@ def _model_type(source: Source, role: str) -> str | None:
             return "gguf"
         location = str(path)
     else:
+        ensure_hub_reachable(source, role)
         location = source.value
     try:
         return AutoConfig.from_pretrained(location).model_type
@@ -78,6 +88,7 @@ def load_tokenizer(source_text: str, *, role: str, demo_builder=None):
             raise UserError(f"{role}: no demo tokenizer is defined here; give a folder or hub id")
         return demo_builder()
     if source.kind == "hub":
+        ensure_hub_reachable(source, role)
         try:
             return AutoTokenizer.from_pretrained(source.value)
         except Exception as error:  # the hub client raises many types for one cause
@@ -87,7 +98,10 @@ def load_tokenizer(source_text: str, *, role: str, demo_builder=None):
     path = existing_path(source, role=role)
     if path.suffix == ".gguf":
         return _gguf_tokenizer(path, role)
-    return load_tokenizer_folder(path)
+    try:
+        return load_tokenizer_folder(path)
+    except UserError as error:
+        raise UserError(f"{role}: {error}") from None
 
 
 def load_causal_lm(
@@ -118,12 +132,15 @@ def load_causal_lm(
             path = _converted_gguf(path, role)
         location = str(path)
     else:
+        ensure_hub_reachable(source, role)
         location = source.value
     try:
         extra = {"attn_implementation": "eager"} if attentions else {}
         model, loading = AutoModelForCausalLM.from_pretrained(
             location, dtype=dtype, output_loading_info=True, **extra
         )
+    except SafetensorError as error:
+        raise UserError(_damaged_weights(role, source.text, error)) from None
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise UserError(f"{role}: {source.text} is not a causal language model") from None
@@ -148,6 +165,33 @@ def _ensure_pad(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
+def _damaged_weights(role: str, where: str, error: Exception) -> str:
+    return (
+        f"{role}: the weights in {where} are damaged or truncated ({_first_line(error)}); "
+        "download or re-create the model folder"
+    )
+
+
+#: What a damaged GGUF file raises inside the GGUF reader, besides OSError / ValueError.
+_GGUF_ERRORS = (OSError, ValueError, ImportError, struct.error, EOFError, IndexError, KeyError)
+
+
+def _gguf_reason(error: Exception) -> str:
+    if isinstance(error, (struct.error, EOFError)):
+        return "the file ends too early (truncated); download it again"
+    return _first_line(error)
+
+
+def _check_gguf(path: Path, role: str) -> None:
+    """Refuse a file that does not start like a GGUF file, before any parser sees it."""
+    with path.open("rb") as handle:
+        head = handle.read(24)
+    if len(head) < 24 or head[:4] != b"GGUF":
+        raise UserError(
+            f"{role}: {path} is not a GGUF file (too short or no GGUF magic); download it again"
+        )
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -162,12 +206,13 @@ def _converted_gguf(path: Path, role: str) -> Path:
     target = cache_dir() / "gguf" / f"{path.stem}-{key.hexdigest()[:12]}"
     if (target / "config.json").exists():
         return target
+    _check_gguf(path, role)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path.parent), gguf_file=path.name, dtype=torch.float32
         )
-    except (OSError, ValueError, ImportError) as error:
-        raise UserError(f"{role}: cannot read GGUF file {path}: {_first_line(error)}") from None
+    except _GGUF_ERRORS as error:
+        raise UserError(f"{role}: cannot read GGUF file {path}: {_gguf_reason(error)}") from None
     tokenizer = _gguf_tokenizer(path, role)
     # The weights are dequantised already, but transformers still marks the model as a GGUF
     # one and refuses to save it: rebuild a plain float32 model from the same config.
@@ -185,8 +230,9 @@ def _converted_gguf(path: Path, role: str) -> Path:
 def _gguf_tokenizer(path: Path, role: str):
     from transformers import AutoTokenizer
 
+    _check_gguf(path, role)
     try:
         return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    except (OSError, ValueError, ImportError) as error:
-        reason = _first_line(error)
+    except _GGUF_ERRORS as error:
+        reason = _gguf_reason(error)
         raise UserError(f"{role}: cannot read the tokenizer of {path}: {reason}") from None

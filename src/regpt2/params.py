@@ -231,6 +231,41 @@ class Translate(Section):
     tokens_per_word: PositiveInt
     batch_size: PositiveInt
 
+    @field_validator("templates")
+    @classmethod
+    def _templates_render(cls, templates: list[str]) -> list[str]:
+        """The same rule as `regpt2.translate.validate_template`, checked without importing
+        torch: each template needs {text}, may use {lang}, nothing else, and must render."""
+        import string
+
+        if not templates:
+            raise ValueError("give at least one translation template")
+        for number, template in enumerate(templates, start=1):
+            where = f"template {number} ({template!r})"
+            try:
+                fields = [
+                    (name, spec, conversion)
+                    for _, name, spec, conversion in string.Formatter().parse(template)
+                    if name is not None
+                ]
+                template.format(lang="English", text="source sentence")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(
+                    f"{where} cannot be rendered ({type(error).__name__}: {error}); only {{lang}} "
+                    "and {text} may appear in braces (write {{ or }} for a literal brace)"
+                ) from None
+            odd = [
+                name for name, spec, conv in fields if name not in ("lang", "text") or spec or conv
+            ]
+            if odd:
+                raise ValueError(
+                    f"{where} has field {{{odd[0]}}}; only {{lang}} and {{text}} are allowed, "
+                    "without format specs or conversions"
+                )
+            if "text" not in {name for name, _, _ in fields}:
+                raise ValueError(f"{where} has no {{text}} field for the sentence to translate")
+        return templates
+
 
 class Probe(Section):
     seed: int

@@ -7,12 +7,52 @@ same thing the study did by appending the digit and masking every other position
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from regpt2.data import NliExample
 from regpt2.errors import UserError
 from regpt2.languages import LABELS
+
+#: The transformers logger that warns when a text is longer than the model's context.
+_TOKENIZER_LOGGER = "transformers.tokenization_utils_base"
+
+
+class _DropTooLongWarning(logging.Filter):
+    """Drop transformers' "Token indices sequence length is longer than the specified maximum
+    sequence length" warning: `NliPrompt` truncates over-long prompts itself, so the warning's
+    "will result in indexing errors" is wrong there. Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Token indices sequence length is longer")
+
+
+_DROP_TOO_LONG = _DropTooLongWarning()
+
+
+#: The key under which a transformers tokenizer remembers that it gave that warning once.
+_WARNED_KEY = "sequence-length-is-longer-than-the-specified-maximum"
+
+
+@contextmanager
+def _no_too_long_warning(tokenizer) -> Iterator[None]:
+    """Silence the too-long warning for this block only (the tokenizer's warn-once memory is
+    restored too, so other code encoding with it still gets its own warning)."""
+    logger = logging.getLogger(_TOKENIZER_LOGGER)
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    before = warned.get(_WARNED_KEY) if isinstance(warned, dict) else None
+    logger.addFilter(_DROP_TOO_LONG)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_DROP_TOO_LONG)
+        if isinstance(warned, dict):
+            if before is None:
+                warned.pop(_WARNED_KEY, None)
+            else:
+                warned[_WARNED_KEY] = before
 
 
 @dataclass(frozen=True)
@@ -36,7 +76,9 @@ class NliPrompt:
         return self.template.format(premise=premise, hypothesis=hypothesis)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # Over-long prompts are expected here: `encode` truncates them before any model sees them.
+        with _no_too_long_warning(self.tokenizer):
+            return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
     def _label_token(self, label_text: str) -> int:
         """The token id of `label_text` as it follows the prompt (must be a single token)."""

@@ -50,7 +50,14 @@ LATIN_SCRIPT = frozenset({"en", "fr", "es", "de", "tr", "vi", "sw"})
 NEAR_CHANCE_POINTS = 5.0
 ALPHA = 0.05
 
-VERDICTS = ("supported", "partly supported", "not supported", "inconclusive", "not run")
+VERDICTS = (
+    "supported",
+    "partly supported",
+    "not supported",
+    "contradicted",
+    "inconclusive",
+    "not run",
+)
 
 # ============================================================================ document model
 
@@ -1721,21 +1728,79 @@ def _not_run_finding(claim: str, study_text: str, missing: str) -> Finding:
     return Finding(claim, study_text, f"needs {missing}", "not run")
 
 
-def _correlation_verdict(stats: Mapping[str, Any], key: str, sign: int) -> str:
-    r, p = stats.get(f"{key}_r"), stats.get(f"{key}_p")
-    if not _finite(r) or not _finite(p):
+def significance_verdict(
+    effect: Any,
+    *,
+    p: Any = None,
+    ci: tuple[Any, Any] | None = None,
+    expected_sign: int = 1,
+) -> str:
+    """The one significance rule of every claim: an effect is significant when p < ALPHA or its
+    95% interval excludes zero; then its sign decides "supported" (the claim's direction) or
+    "contradicted"; otherwise, or when the numbers are missing, "inconclusive"."""
+    if not _finite(effect) or effect == 0:
         return "inconclusive"
-    if np.sign(r) != sign:
-        return "not supported"
-    return "supported" if p < ALPHA else "inconclusive"
+    by_p = _finite(p) and p < ALPHA
+    by_ci = ci is not None and all(_finite(v) for v in ci) and (ci[0] > 0 or ci[1] < 0)
+    if not (by_p or by_ci):
+        return "inconclusive"
+    return "supported" if np.sign(effect) == np.sign(expected_sign) else "contradicted"
 
 
-def _share_verdict(hits: int, total: int) -> str:
-    if total == 0:
+def change_outcome(low: Any, high: Any, baseline: Any) -> str:
+    """Whether a change helps a language: "helps" when the new accuracy's 95% interval lies
+    above the baseline, "hurts" when below, "unclear" when it covers it (or a number is missing).
+    A gain of +0.01 points inside the interval is no help."""
+    if not (_finite(low) and _finite(high) and _finite(baseline)):
+        return "unclear"
+    if low > baseline:
+        return "helps"
+    if high < baseline:
+        return "hurts"
+    return "unclear"
+
+
+def every_language_verdict(outcomes: Mapping[str, str]) -> str:
+    """A claim that a change helps every language: "supported" when it helps each one,
+    "contradicted" when it hurts at least one, else "inconclusive"."""
+    if not outcomes:
         return "inconclusive"
-    if hits == total:
+    if any(outcome == "hurts" for outcome in outcomes.values()):
+        return "contradicted"
+    if all(outcome == "helps" for outcome in outcomes.values()):
         return "supported"
-    return "partly supported" if hits * 2 > total else "not supported"
+    return "inconclusive"
+
+
+def majority_verdict(verdicts: Mapping[str, str]) -> str:
+    """A claim about most languages: "supported" / "contradicted" when more than half of the
+    per-language verdicts (each under the one rule) are; else "inconclusive"."""
+    for verdict in ("supported", "contradicted"):
+        if sum(v == verdict for v in verdicts.values()) * 2 > len(verdicts):
+            return verdict
+    return "inconclusive"
+
+
+def compound_verdict(parts: Sequence[str]) -> str:
+    """A claim made of parts: "supported" when every part is, "partly supported" when some
+    part is, else "contradicted" when some part is, else "inconclusive"."""
+    if parts and all(part == "supported" for part in parts):
+        return "supported"
+    if "supported" in parts:
+        return "partly supported"
+    return "contradicted" if "contradicted" in parts else "inconclusive"
+
+
+def _outcome_text(outcomes: Mapping[str, str]) -> str:
+    groups = {name: [k for k in _order(outcomes) if outcomes[k] == name] for name in OUTCOMES}
+    return "; ".join(f"{name}: {', '.join(langs)}" for name, langs in groups.items() if langs)
+
+
+OUTCOMES = ("helps", "hurts", "unclear")
+
+
+def _correlation_verdict(stats: Mapping[str, Any], key: str, sign: int) -> str:
+    return significance_verdict(stats.get(f"{key}_r"), p=stats.get(f"{key}_p"), expected_sign=sign)
 
 
 def claim_near_chance(inputs: Inputs) -> Finding:
@@ -1808,8 +1873,8 @@ def claim_fertility(inputs: Inputs) -> Finding:
 
 
 def _tier_gap_text(changes: Mapping[str, float], tier1: set[str]) -> tuple[str, float, float]:
-    """Tier 1 against the rest: per-language changes, means, and a one-sided Mann-Whitney p
-    (Tier 1 larger). Returns (text, mean difference, p)."""
+    """Tier 1 against the rest: per-language changes, means, and a one-sided Mann-Whitney p in
+    the direction observed (Tier 1 larger, or smaller). Returns (text, mean difference, p)."""
     groups = [
         _order(k for k in changes if k in tier1),
         _order(k for k in changes if k not in tier1),
@@ -1821,18 +1886,20 @@ def _tier_gap_text(changes: Mapping[str, float], tier1: set[str]) -> tuple[str, 
         f"{fmt_signed(mean)}"
         for label, group, mean in zip(("Tier 1", "others"), groups, means, strict=True)
     ]
-    p = float(scipy_stats.mannwhitneyu(*values, alternative="greater").pvalue)
+    difference = means[0] - means[1]
+    direction = "greater" if not difference < 0 else "less"
+    p = float(scipy_stats.mannwhitneyu(*values, alternative=direction).pvalue)
+    side = "Tier 1 larger" if direction == "greater" else "Tier 1 smaller"
     return (
-        f"{parts[0]} vs {parts[1]} points; one-sided Mann-Whitney {fmt_p(p)}",
-        means[0] - means[1],
+        f"{parts[0]} vs {parts[1]} points; one-sided Mann-Whitney ({side}) {fmt_p(p)}",
+        difference,
         p,
     )
 
 
 def _difference_verdict(difference: float, p: float) -> str:
-    if not _finite(difference) or difference <= 0:
-        return "not supported"
-    return "supported" if _finite(p) and p < ALPHA else "partly supported"
+    """Claim 3's difference (Tier 1 minus the others) under the one significance rule."""
+    return significance_verdict(difference, p=p, expected_sign=1)
 
 
 def claim_tier1_gain(inputs: Inputs) -> Finding:
@@ -1882,20 +1949,21 @@ def claim_all_language(inputs: Inputs) -> Finding:
         return _not_run_finding(claim, study_text, "metrics/finetune_all.json")
     zeroshot = inputs.zeroshot_accuracy()
     languages = data["languages"]
-    trained = [k for k in data.get("trained_on", languages) if k != "en" and k in languages]
-    improved = [k for k in trained if (languages[k].get("change_vs_zeroshot") or 0) > 0]
-    clearly = [
-        k
+    # Every trained language, English included: the claim is about every language.
+    trained = [k for k in data.get("trained_on", languages) if k in languages and k in zeroshot]
+    outcomes = {
+        k: change_outcome(
+            languages[k].get("strict_ci95_low"), languages[k].get("strict_ci95_high"), zeroshot[k]
+        )
         for k in trained
-        if k in zeroshot and (languages[k].get("strict_ci95_low") or -1) > zeroshot[k]
-    ]
+    }
     english = (languages.get("en") or {}).get("change_vs_zeroshot")
     ours = (
-        f"{len(improved)} of {len(trained)} trained non-English languages improve "
-        f"({len(clearly)} with the zero-shot value below the 95% CI); English "
+        f"Of {len(outcomes)} trained languages (English included), by whether the 95% CI lies "
+        f"above / below the zero-shot accuracy: {_outcome_text(outcomes) or 'none'}; English "
         f"{fmt_signed(english)} points."
     )
-    return Finding(claim, study_text, ours, _share_verdict(len(improved), len(trained)))
+    return Finding(claim, study_text, ours, every_language_verdict(outcomes))
 
 
 def claim_translation(inputs: Inputs) -> Finding:
@@ -1941,24 +2009,31 @@ def claim_probe(inputs: Inputs) -> Finding:
     if not ours_gains:
         return Finding(claim, study_text, "No per-language gains.", "inconclusive")
     details = (inputs.json("data/probe/results.json") or {}).get(model, {}).get("languages", {})
-    above_zero = [k for k in ours_gains if (details.get(k, {}).get("gain_interval") or [0])[0] > 0]
-    positive = [k for k, v in ours_gains.items() if v > 0]
-    latin = _mean(v for k, v in ours_gains.items() if k in LATIN_SCRIPT)
-    distant = _mean(v for k, v in ours_gains.items() if k not in LATIN_SCRIPT)
+    per_language = {
+        k: significance_verdict(v, ci=tuple(details.get(k, {}).get("gain_interval") or (None,) * 2))
+        for k, v in ours_gains.items()
+    }
+    above_zero = [k for k, v in per_language.items() if v == "supported"]
+    below_zero = [k for k, v in per_language.items() if v == "contradicted"]
+    latin_gains = [v for k, v in ours_gains.items() if k in LATIN_SCRIPT]
+    distant_gains = [v for k, v in ours_gains.items() if k not in LATIN_SCRIPT]
+    latin, distant = _mean(latin_gains), _mean(distant_gains)
+    script_verdict, script_p = "inconclusive", math.nan
+    if latin_gains and distant_gains:
+        direction = "greater" if not distant < latin else "less"
+        script_p = float(
+            scipy_stats.mannwhitneyu(distant_gains, latin_gains, alternative=direction).pvalue
+        )
+        script_verdict = significance_verdict(distant - latin, p=script_p)
     ours = (
-        f"{PROBE_MODELS.get(model, model)}: {len(positive)} of {len(ours_gains)} languages have "
-        f"a positive gain ({len(above_zero)} with the 95% CI above 0); mean gain, other scripts "
-        f"{fmt_signed(distant, 4)} vs Latin {fmt_signed(latin, 4)}"
+        f"{PROBE_MODELS.get(model, model)}: of {len(ours_gains)} languages, the gain's 95% CI "
+        f"lies above 0 for {len(above_zero)} and below 0 for {len(below_zero)}; mean gain, other "
+        f"scripts {fmt_signed(distant, 4)} vs Latin {fmt_signed(latin, 4)} (one-sided "
+        f"Mann-Whitney {fmt_p(script_p)})"
         + (f"; el {fmt_signed(ours_gains['el'], 4)}." if "el" in ours_gains else ".")
+        + ("" if details else " No gain intervals (data/probe/results.json is missing).")
     )
-    mostly_positive = len(positive) * 2 > len(ours_gains)
-    distant_more = _finite(distant) and _finite(latin) and distant > latin
-    verdict = {
-        (True, True): "supported",
-        (True, False): "partly supported",
-        (False, True): "partly supported",
-        (False, False): "not supported",
-    }[(mostly_positive, distant_more)]
+    verdict = compound_verdict([majority_verdict(per_language), script_verdict])
     return Finding(claim, study_text, ours, verdict)
 
 
@@ -1971,19 +2046,22 @@ def claim_lora(inputs: Inputs) -> Finding:
         return _not_run_finding(claim, study_text, "metrics/qwen_lora.json")
     changes = {k: m.get("change_vs_gpt2") for k, m in data["languages"].items()}
     changes = {k: v for k, v in changes.items() if _finite(v)}
-    better = [k for k, v in changes.items() if v > 0]
     gpt2 = inputs.zeroshot_accuracy()
-    clearly = [
-        k
+    outcomes = {
+        k: change_outcome(
+            data["languages"][k].get("strict_ci95_low"),
+            data["languages"][k].get("strict_ci95_high"),
+            gpt2[k],
+        )
         for k in changes
-        if k in gpt2 and (data["languages"][k].get("strict_ci95_low") or -1) > gpt2[k]
-    ]
+        if k in gpt2
+    }
     ours = (
-        f"{len(better)} of {len(changes)} languages improve ({len(clearly)} with GPT-2's "
-        "accuracy below the LoRA model's 95% CI); mean change "
+        f"Of {len(outcomes)} languages, by whether the LoRA model's 95% CI lies above / below "
+        f"GPT-2's accuracy: {_outcome_text(outcomes) or 'none'}; mean change "
         f"{fmt_signed(_mean(changes.values()))} points."
     )
-    return Finding(claim, study_text, ours, _share_verdict(len(better), len(changes)))
+    return Finding(claim, study_text, ours, every_language_verdict(outcomes))
 
 
 CLAIMS: tuple[Callable[[Inputs], Finding], ...] = (
@@ -2006,9 +2084,10 @@ def findings_section(findings: Sequence[Finding]) -> Section:
         "Findings: the study's claims against this run",
         [
             Paragraph(
-                f"Computed from the numbers below ({summary}). Correlations are across languages; "
-                f"a verdict of *supported* for a correlation needs the expected sign and "
-                f"p < {ALPHA}."
+                f"Computed from the numbers below ({summary}). Correlations are across languages. "
+                f"One rule decides significance: p < {ALPHA} or a 95% CI excluding zero, and then "
+                "the sign makes a claim *supported* or *contradicted*; else *inconclusive*. A "
+                "change helps a language only when its 95% CI lies above the baseline."
             ),
             _table(("Claim", "Study", "This run", "Verdict"), rows, badge_column=3),
         ],
@@ -2030,14 +2109,24 @@ SECTIONS: tuple[tuple[str, str, Callable[[Context, Section], None]], ...] = (
 )
 
 
+def _strict() -> bool:
+    """REGPT2_STRICT_REPORT=1 (set by the tests): a crashing section or claim raises."""
+    import os
+
+    return os.environ.get("REGPT2_STRICT_REPORT", "") == "1"
+
+
 def _safe(
     section_id: str, title: str, build: Callable[[Context, Section], None], ctx: Context
 ) -> Section:
-    """Build one section; inputs of an unexpected shape give an "error" section, not a crash."""
+    """Build one section; inputs of an unexpected shape give an "error" section, not a crash
+    (unless REGPT2_STRICT_REPORT=1, as in the tests, where the error propagates)."""
     section = Section(section_id, title)
     try:
         build(ctx, section)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        if _strict():
+            raise
         message = (
             f"Could not render this section: {type(error).__name__}: {error}. The metrics file "
             "may come from an older version of its stage; rerun it."
@@ -2071,6 +2160,8 @@ def _safe_claim(claim: Callable[[Inputs], Finding], inputs: Inputs) -> Finding:
     try:
         return claim(inputs)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        if _strict():
+            raise
         name = claim.__name__.removeprefix("claim_").replace("_", " ")
         return Finding(
             name, DASH, f"could not compute: {type(error).__name__}: {error}", "inconclusive"
@@ -2383,6 +2474,7 @@ code { background: #f1f3f5; padding: 0 4px; border-radius: 3px; font-size: .88em
 .badge.supported { background: #d3f9d8; color: #24692f; }
 .badge.partly-supported { background: #fff3bf; color: #7a5b00; }
 .badge.not-supported { background: #ffe3e3; color: #a51d24; }
+.badge.contradicted { background: #ffe3e3; color: #a51d24; }
 .badge.inconclusive { background: #e7f0fb; color: #1c4f8a; }
 .badge.not-run, .status.not-run { background: #e9ecef; color: #495057; }
 .status.partial { background: #fff3bf; color: #7a5b00; }

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +109,66 @@ def hub_error(source: Source, role: str, error: Exception) -> UserError:
         f"{role}: could not load {source.value!r} from the Hugging Face Hub{offline}: {reason}; "
         f"download it where there is a network and set {role} to the local folder"
     )
+
+
+_TRUE = {"1", "on", "yes", "true"}
+#: Endpoints already found reachable in this process (the check costs one HTTP request).
+_REACHABLE: set[str] = set()
+
+
+def hub_offline() -> bool:
+    """Whether the user asked the Hugging Face libraries to stay offline (cache only)."""
+    return any(
+        os.environ.get(name, "").strip().lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+def ensure_hub_reachable(source: Source, role: str, *, timeout: float = 3.0) -> None:
+    """Fail within a few seconds when the Hub cannot be reached, instead of the Hugging Face
+    clients' minute of retries. Offline mode (cache only) is left to the clients.
+
+    One HEAD request to the Hub endpoint ($HF_ENDPOINT; proxies as urllib finds them) tells
+    whether the Hub answers; the real loading code then runs as usual.
+    """
+    if hub_offline():
+        return
+    endpoint = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+    if endpoint in _REACHABLE:
+        return
+    problem = _hub_problem(endpoint, timeout)
+    if problem is not None:
+        raise UserError(
+            f"{role}: could not load {source.value!r} from the Hugging Face Hub: {endpoint} does "
+            f"not answer ({problem}); download it where there is a network and set {role} to "
+            "the local folder, or set HF_HUB_OFFLINE=1 to use the local Hugging Face cache"
+        )
+    _REACHABLE.add(endpoint)
+
+
+def _hub_problem(endpoint: str, timeout: float) -> str | None:
+    """Why `endpoint` does not answer an HTTP request within `timeout` seconds (None: it does).
+
+    A 4xx answer counts as an answer; a 5xx one (a proxy refusing the way out) does not. The
+    request runs in a daemon thread so that name resolution, which ignores socket timeouts,
+    cannot block longer either.
+    """
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        request = urllib.request.Request(endpoint + "/", method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                outcome.append(None)
+        except urllib.error.HTTPError as error:
+            outcome.append(None if error.code < 500 else f"HTTP {error.code}")
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "reason", None) or error
+            if isinstance(reason, OSError) and reason.strerror:
+                reason = reason.strerror
+            outcome.append(" ".join(str(reason).split()) or type(error).__name__)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"

@@ -268,6 +268,12 @@ def load_tokenizer_folder(directory: str | os.PathLike) -> PreTrainedTokenizerFa
         if _is_qwen2_folder(path):
             return qwen2_tokenizer_from_files(path)
         return gpt2_tokenizer_from_files(path)
+    lacking = [name for name in ("vocab.json", "merges.txt") if not (path / name).is_file()]
+    if len(lacking) == 1:
+        raise UserError(
+            f"tokenizer folder {path} has {({'vocab.json', 'merges.txt'} - set(lacking)).pop()} "
+            f"but no {lacking[0]} (and no tokenizer.json); copy the missing file into it"
+        )
     raise UserError(
         f"tokenizer folder {path} has no tokenizer.json, tokenizer_config.json or "
         "vocab.json + merges.txt"
