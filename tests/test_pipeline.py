@@ -41,8 +41,8 @@ STAGE_METRICS = [
 PER_LANGUAGE = ("es", "fr", "de", "bg", "ar", "el", "hi")
 
 # ---- what reruns when: the change-impact table (README, "What reruns when", matches it).
-# Each row: an edit, and the exact set of stages `dvc repro --dry` then runs. A new stage adds
-# itself to the rows whose edits reach it.
+# Each row: an edit, and the exact set of stages it reruns: those `dvc status` then reports as
+# changed, and everything downstream of them. A new stage adds itself to the rows that reach it.
 TRAIN_PER_LANG = {f"train_per_lang@{lang}" for lang in PER_LANGUAGE}
 EVAL_PER_LANG = {f"finetune_per_lang@{lang}" for lang in PER_LANGUAGE}
 EVALUATIONS = {"finetune_en", "zeroshot", "finetune_all", "qwen_lora"} | EVAL_PER_LANG
@@ -138,8 +138,18 @@ def edited(project: Path, target: str, value):
 
 
 def stages_that_would_run(project: Path) -> set[str]:
-    output = run(["dvc", "repro", "--dry"], project).stdout
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    """The stages `dvc status` reports as changed, and every stage downstream of them (which
+    `dvc repro` reruns when an upstream output changes)."""
+    changed = set(json.loads(run(["dvc", "status", "--json"], project).stdout))
+    edges = re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], project).stdout)
+    pending = list(changed)
+    while pending:
+        stage = pending.pop()
+        for upstream, downstream in edges:
+            if upstream == stage and downstream not in changed:
+                changed.add(downstream)
+                pending.append(downstream)
+    return changed
 
 
 def test_repro_writes_every_stage_metrics(project: Path):
