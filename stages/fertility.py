@@ -53,7 +53,7 @@ def main() -> None:
         ",".join([lang, *(str(_round(per_word[lang, name])) for name in tokenizers)])
         for lang in languages
     ]
-    write_text("metrics/plots/fertility.csv", "\n".join(lines) + "\n")
+    write_text("data/plots/fertility.csv", "\n".join(lines) + "\n")
 
 
 def _round(value):

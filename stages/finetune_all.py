@@ -52,7 +52,7 @@ def train() -> None:
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path("metrics/plots/finetune_all_loss.csv"), result)
+    write_loss_curve(Path("data/plots/finetune_all_loss.csv"), result)
     write_json("data/timings/train_all.json", timing(result, time.perf_counter() - started))
     write_json("metrics/training/finetune_all.json", training_summary(result, counts))
 

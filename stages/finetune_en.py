@@ -37,7 +37,7 @@ def train() -> None:
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path("metrics/plots/finetune_en_loss.csv"), result)
+    write_loss_curve(Path("data/plots/finetune_en_loss.csv"), result)
     write_json("data/timings/train_en.json", timing(result, time.perf_counter() - started))
     write_json("metrics/training/finetune_en.json", training_summary(result, counts))
 

@@ -53,7 +53,7 @@ def train(lang: str) -> None:
     with atomic_path(model_folder(lang)) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path(f"metrics/plots/finetune_per_lang/{lang}_loss.csv"), result)
+    write_loss_curve(Path(f"data/plots/finetune_per_lang/{lang}_loss.csv"), result)
     elapsed = time.perf_counter() - started
     write_json(f"data/timings/train_per_lang/{lang}.json", timing(result, elapsed))
     write_json(f"metrics/training/finetune_per_lang/{lang}.json", training_summary(result, counts))

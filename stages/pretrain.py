@@ -61,7 +61,7 @@ def main() -> None:
     with atomic_path("data/models/pretrain") as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path("metrics/plots/pretrain_loss.csv"), result)
+    write_loss_curve(Path("data/plots/pretrain_loss.csv"), result)
     padded = result.extras["loss_with_padding"]
     real = result.extras["loss_real_tokens"]
     last_epoch = len(padded) // settings.epochs

@@ -56,7 +56,7 @@ def main() -> None:
         for lang, probe in result["languages"].items():
             for layer, value in enumerate(probe["similarity_per_layer"]):
                 lines.append(f"{name},{lang},{layer},{value:.6f}")
-    write_text("metrics/plots/probe_similarity.csv", "\n".join(lines) + "\n")
+    write_text("data/plots/probe_similarity.csv", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

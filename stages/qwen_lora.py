@@ -58,7 +58,7 @@ def train() -> None:
         save_adapter(
             model, tokenizer, folder, merge=settings.merge, base=untouched_base, final=ADAPTER
         )
-    write_loss_curve(Path("metrics/plots/qwen_lora_loss.csv"), result)
+    write_loss_curve(Path("data/plots/qwen_lora_loss.csv"), result)
     write_json("data/timings/train_lora.json", timing(result, elapsed))
     write_json(
         "metrics/training/qwen_lora.json",

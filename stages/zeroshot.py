@@ -25,7 +25,7 @@ def main() -> None:
         f"{lang},{m['strict_accuracy']:.4f},{m['restricted_accuracy']:.4f}"
         for lang, m in results.items()
     ]
-    write_text("metrics/plots/zeroshot_accuracy.csv", "\n".join(rows) + "\n")
+    write_text("data/plots/zeroshot_accuracy.csv", "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -107,10 +107,10 @@ def write_metrics(
     _write(root, "data/timings/pretrain.json", {"seconds": 2.0, "train_tokens_per_second": 2846.6})
     curve = ["step,loss,loss_with_padding,loss_real_tokens"]
     curve += [f"{s},{6 / s:.4f},{6 / s:.4f},{6.5 / s:.4f}" for s in range(1, 11)]
-    _write(root, "metrics/plots/pretrain_loss.csv", "\n".join(curve) + "\n")
+    _write(root, "data/plots/pretrain_loss.csv", "\n".join(curve) + "\n")
     _write(
         root,
-        "metrics/plots/finetune_en_loss.csv",
+        "data/plots/finetune_en_loss.csv",
         "step,loss\n" + "".join(f"{s},{3 / s:.4f}\n" for s in range(1, 11)),
     )
     _write(

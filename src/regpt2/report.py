@@ -1,7 +1,7 @@
 """The study report: every table and figure of the study, beside this run's numbers.
 
 `build_report(root, out_dir, ...)` reads what the stages wrote under `root` (metrics/*.json,
-metrics/plots/*.csv, data/eval, data/translate, data/probe), builds a list of `Section`s -- each
+data/plots/*.csv, data/eval, data/translate, data/probe), builds a list of `Section`s -- each
 a small structured document of paragraphs, tables and figures -- and renders it twice:
 
 - `index.html`: self-contained (inline CSS, figures as base64 PNG data URIs, a Content Security
@@ -641,11 +641,11 @@ def pretraining_section(ctx: Context, section: Section) -> None:
             "that deflates the study-style figure."
         ),
     ]
-    plot = pretrain_loss_plot(ctx.inputs.csv("metrics/plots/pretrain_loss.csv"), metrics)
+    plot = pretrain_loss_plot(ctx.inputs.csv("data/plots/pretrain_loss.csv"), metrics)
     if plot:
         section.blocks.append(plot)
     else:
-        section.blocks.append(_not_run("pretrain (loss curve)", "metrics/plots/pretrain_loss.csv"))
+        section.blocks.append(_not_run("pretrain (loss curve)", "data/plots/pretrain_loss.csv"))
         section.status = "partial"
 
 
@@ -827,9 +827,9 @@ def experiments_blocks(experiments: list[Experiment] | None) -> list[Block]:
 
 
 LOSS_CURVES = (
-    ("metrics/plots/finetune_en_loss.csv", "English (finetune_en)"),
-    ("metrics/plots/finetune_all_loss.csv", "all languages (finetune_all)"),
-    ("metrics/plots/qwen_lora_loss.csv", "LoRA model (qwen_lora)"),
+    ("data/plots/finetune_en_loss.csv", "English (finetune_en)"),
+    ("data/plots/finetune_all_loss.csv", "all languages (finetune_all)"),
+    ("data/plots/qwen_lora_loss.csv", "LoRA model (qwen_lora)"),
 )
 
 
@@ -1471,7 +1471,7 @@ def probe_section(ctx: Context, section: Section) -> None:
             )
         )
     section.blocks.append(probe_correlation_table(ctx.inputs.correlations("probe")))
-    curves = probe_curves(details, ctx.inputs.csv("metrics/plots/probe_similarity.csv"))
+    curves = probe_curves(details, ctx.inputs.csv("data/plots/probe_similarity.csv"))
     if curves:
         section.blocks.append(similarity_plot(curves, details))
     section.blocks.append(entropy_plot(summary, details))
