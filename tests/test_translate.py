@@ -10,9 +10,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, PreTrainedTokenizerFast
 
 from regpt2.errors import UserError
+from regpt2.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
 from regpt2.translate import (
     DEFAULT_TEMPLATES,
-    LANGUAGE_NAMES,
     TranslationSettings,
     clean_output,
     corpus_scores,
@@ -77,7 +77,7 @@ def test_clean_output_keeps_first_line_without_quotes() -> None:
 
 
 def test_default_templates_and_names() -> None:
-    assert len(LANGUAGE_NAMES) == 15
+    assert list(LANGUAGE_NAMES) == list(XNLI_LANGUAGES)
     assert format_prompt(DEFAULT_TEMPLATES[0], "de", "Hallo Welt") == (
         "Translate this German text to English: 'Hallo Welt'"
     )

@@ -33,26 +33,8 @@ import torch
 from tqdm.auto import tqdm
 
 from regpt2.errors import UserError
+from regpt2.languages import LANGUAGE_NAMES
 from regpt2.stats import correlate
-
-#: English names of the 15 XNLI languages, substituted for `{lang}` in the templates.
-LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English",
-    "fr": "French",
-    "es": "Spanish",
-    "de": "German",
-    "el": "Greek",
-    "bg": "Bulgarian",
-    "ru": "Russian",
-    "tr": "Turkish",
-    "ar": "Arabic",
-    "vi": "Vietnamese",
-    "th": "Thai",
-    "zh": "Chinese",
-    "hi": "Hindi",
-    "sw": "Swahili",
-    "ur": "Urdu",
-}
 
 #: The study's three prompt templates, in the study's order (ties in selection go to the first).
 DEFAULT_TEMPLATES: tuple[str, ...] = (
@@ -81,7 +63,8 @@ _QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
 
 
 def language_name(lang: str) -> str:
-    """The English name of an XNLI language code (`"de"` -> `"German"`); UserError if unknown."""
+    """The English name of an XNLI language code (`"de"` -> `"German"`), substituted for `{lang}`
+    in the templates (`regpt2.languages.LANGUAGE_NAMES`); UserError if unknown."""
     try:
         return LANGUAGE_NAMES[lang]
     except KeyError:
