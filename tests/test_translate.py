@@ -110,6 +110,32 @@ def test_settings_validate_templates_and_unknown_language() -> None:
         format_prompt(DEFAULT_TEMPLATES[0], "xx", "text")
 
 
+def test_settings_defaults_equal_params_yaml() -> None:
+    """TranslationSettings' defaults are params.yaml's `translate:` values, never a second set."""
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    root = Path(__file__).resolve().parents[1]
+    section = YAML(typ="safe").load((root / "params.yaml").read_text(encoding="utf-8"))["translate"]
+    defaults = TranslationSettings()
+    assert defaults.templates == tuple(section["templates"])
+    assert defaults.n_examples == section["samples"]
+    for name in (
+        "min_words",
+        "max_words",
+        "selection_samples",
+        "tokens_per_word",
+        "do_sample",
+        "temperature",
+        "top_k",
+        "no_repeat_ngram_size",
+        "batch_size",
+        "seed",
+    ):
+        assert getattr(defaults, name) == section[name], name
+
+
 # --------------------------------------------------------------------------- source selection
 
 

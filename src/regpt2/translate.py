@@ -421,10 +421,12 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class TranslationSettings:
-    """Every knob of the translate stage; the defaults are the study's settings (seeded)."""
+    """Every knob of the translate stage; the defaults equal params.yaml's `translate:` section
+    (`n_examples` is its `samples`; tests/test_translate.py keeps them equal). The stage passes
+    every value from params.yaml; `strip_punctuation` is not a param (the study's False)."""
 
     templates: tuple[str, ...] = DEFAULT_TEMPLATES
-    n_examples: int = 100
+    n_examples: int = 30
     min_words: int = 5
     max_words: int = 50
     selection_samples: int = 2
