@@ -1,10 +1,11 @@
 """Probing: attention entropy and cross-lingual layer similarity on parallel sentences.
 
-The library behind the `probe` stage (STUDY.md section 4). Input: any model that follows the
-Hugging Face causal-LM calling convention (docs/ARCHITECTURE.md) -- only `.hidden_states`
-(L+1 tensors (B, T, D), index 0 = embeddings, index L = last block after the final LayerNorm)
-and `.attentions` (L tensors (B, H, T, T)) are read -- a tokenizer, and parallel sentences
-`{lang: [row, ...]}` whose rows are aligned with the English ones.
+The library behind the `probe` stage (the study's section 4; ../shared/STUDY.md on development
+machines). Input: any model that follows the Hugging Face causal-LM calling convention
+(docs/ARCHITECTURE.md) -- only `.hidden_states` (L+1 tensors (B, T, D), index 0 = embeddings, index
+L = last block after the final LayerNorm) and `.attentions` (L tensors (B, H, T, T)) are read -- a
+tokenizer, and parallel sentences `{lang: [row, ...]}` whose rows are aligned with the English
+ones.
 
 Definitions (all entropies in nats, i.e. natural log):
 - Attention entropy (the study's metric): for one sentence of n real tokens, the attention

@@ -3,7 +3,7 @@
 Provenance: transcribed by hand from ../shared/STUDY.md ("The study this project reproduces and
 extends"), which quotes the course study "Reconstructing GPT-2: Pretraining, Fine-Tuning, and
 Cross-Lingual Generalization in Transformer Models" and its notebook. Section numbers below are
-STUDY.md's. Accuracies are test-set percentages unless named otherwise; nothing here is computed.
+the study's. Accuracies are test-set percentages unless named otherwise; nothing here is computed.
 When the write-up and the notebook disagree, both are kept under separate names.
 """
 

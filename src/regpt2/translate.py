@@ -7,11 +7,13 @@ first line of the output and scored it with two crude 1-5 heuristics (grammar, m
 module does the same, seeded, in batches with a KV cache, and adds corpus-level chrF and BLEU
 (sacrebleu, with their signatures) because the study itself called its word-overlap score crude.
 
-Typical use (a stage script)::
+Typical use, as the `translate` stage (stages/translate.py, run as `python -m stages.translate`
+by `dvc repro translate`) does it with every value from params.yaml's `translate:` section::
 
-    settings = TranslationSettings(seed=params.seed, batch_size=params.batch_size)
+    section = load_params().translate
+    settings = TranslationSettings(n_examples=section.samples, seed=section.seed, ...)
     result = translate_language(model, tokenizer, "de", premises_de, premises_en, settings)
-    write_json(out / "de.json", result.to_dict())
+    write_json("data/translate/examples.json", {"de": result.to_dict()})
 
 Any Hugging Face causal LM works (`model.generate` is the decoder); the project's hand-written
 GPT-2 is converted to HF before it reaches this module.
