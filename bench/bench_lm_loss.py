@@ -1,13 +1,13 @@
 """Time a toy pretraining step: chunked LM-head loss (regpt2.lm_loss) against full logits.
 
-The step is the `pretrain` stage's (STUDY.md toy config: hidden 128, 2 layers, 4 heads, MLP
-384, context 128, batch 4, GPT-2's 50,257-token vocabulary, the hand-written AdamW). The peer
-is the path pretraining used before: `model(...).logits` for every position, then
-`F.cross_entropy` with per-position losses. Both get the same weights and batch (right-padded to
-the real data's share of padding, ~57%); steps of all variants are interleaved after warmup so
-machine noise hits them alike. Printed: median seconds per step and the ratio to the peer
-(< 1 = faster), for each chunk size and for both losses (padding included, real tokens only),
-and the largest loss difference between the two paths.
+The step is the `pretrain` stage's (the study's toy config, ../shared/STUDY.md on development
+machines: hidden 128, 2 layers, 4 heads, MLP 384, context 128, batch 4, GPT-2's 50,257-token
+vocabulary, the hand-written AdamW). The peer is the path pretraining used before:
+`model(...).logits` for every position, then `F.cross_entropy` with per-position losses. Both get
+the same weights and batch (right-padded to the real data's share of padding, ~57%); steps of all
+variants are interleaved after warmup so machine noise hits them alike. Printed: median seconds per
+step and the ratio to the peer (< 1 = faster), for each chunk size and for both losses (padding
+included, real tokens only), and the largest loss difference between the two paths.
 
     python bench/bench_lm_loss.py                 # ~1-2 min on 2 cores
     python bench/bench_lm_loss.py --steps 20 --chunks 32 64 128

@@ -69,7 +69,7 @@ from regpt2.batching import left_padded  # noqa: E402
 from regpt2.evaluate import label_position_logits  # noqa: E402
 from regpt2.lora import apply_lora, parameter_counts  # noqa: E402
 
-# STUDY.md section 4 / params.yaml qwen_lora.
+# The study's section 4 (../shared/STUDY.md on development machines) / params.yaml qwen_lora.
 LORA = dict(r=8, alpha=32, dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}

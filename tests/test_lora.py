@@ -21,7 +21,8 @@ from regpt2.train import LoopConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# The study's settings (STUDY.md section 4, params.yaml qwen_lora).
+# The study's settings (its section 4, ../shared/STUDY.md on development machines; params.yaml
+# qwen_lora).
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 R, ALPHA, DROPOUT = 8, 32, 0.1
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"

@@ -10,9 +10,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, PreTrainedTokenizerFast
 
 from regpt2.errors import UserError
+from regpt2.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
 from regpt2.translate import (
     DEFAULT_TEMPLATES,
-    LANGUAGE_NAMES,
     TranslationSettings,
     clean_output,
     corpus_scores,
@@ -77,7 +77,7 @@ def test_clean_output_keeps_first_line_without_quotes() -> None:
 
 
 def test_default_templates_and_names() -> None:
-    assert len(LANGUAGE_NAMES) == 15
+    assert list(LANGUAGE_NAMES) == list(XNLI_LANGUAGES)
     assert format_prompt(DEFAULT_TEMPLATES[0], "de", "Hallo Welt") == (
         "Translate this German text to English: 'Hallo Welt'"
     )
@@ -108,6 +108,32 @@ def test_settings_validate_templates_and_unknown_language() -> None:
         TranslationSettings(templates=("English:",))
     with pytest.raises(UserError, match="unknown language"):
         format_prompt(DEFAULT_TEMPLATES[0], "xx", "text")
+
+
+def test_settings_defaults_equal_params_yaml() -> None:
+    """TranslationSettings' defaults are params.yaml's `translate:` values, never a second set."""
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    root = Path(__file__).resolve().parents[1]
+    section = YAML(typ="safe").load((root / "params.yaml").read_text(encoding="utf-8"))["translate"]
+    defaults = TranslationSettings()
+    assert defaults.templates == tuple(section["templates"])
+    assert defaults.n_examples == section["samples"]
+    for name in (
+        "min_words",
+        "max_words",
+        "selection_samples",
+        "tokens_per_word",
+        "do_sample",
+        "temperature",
+        "top_k",
+        "no_repeat_ngram_size",
+        "batch_size",
+        "seed",
+    ):
+        assert getattr(defaults, name) == section[name], name
 
 
 # --------------------------------------------------------------------------- source selection

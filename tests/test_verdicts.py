@@ -124,3 +124,21 @@ def test_a_crashing_section_raises_under_strict_mode(monkeypatch):
     monkeypatch.setenv("REGPT2_STRICT_REPORT", "0")
     section = report._safe("x", "X", broken, None)
     assert section.status == "error"
+
+
+def test_study_tier_is_the_selection_rule_at_the_study_thresholds():
+    """One tier rule: the study's tiers are `assign_tier` at the study's thresholds, boundaries
+    included, and the study's published numbers give the study's tiers."""
+    from regpt2 import study
+    from regpt2.selection import assign_tier
+
+    fertilities = [2.0, 2.5, 3.0, 3.5, 4.0]
+    accuracies = [25.0, 30.0, 35.0, 40.0, 45.0]
+    for fertility in fertilities:
+        for accuracy in accuracies:
+            tier, _ = assign_tier(fertility, accuracy, study.STUDY_TIER_RULE)
+            assert study.study_tier(fertility, accuracy) == tier
+    assert study.study_tier(2.0, 45.0) == 1
+    assert study.study_tier(2.5, 45.0) == 2  # strict inequalities, as the study wrote them
+    assert study.study_tier(4.0, 25.0) == 3
+    assert study.study_tier(4.0, 30.0) == 2

@@ -11,6 +11,7 @@ XNLI_LANGUAGES: tuple[str, ...] = (
     "en", "fr", "es", "de", "el", "bg", "ru", "tr", "ar", "vi", "th", "zh", "hi", "sw", "ur",
 )  # fmt: skip
 
+#: English names of the XNLI languages (the translate templates' `{lang}`, the report's tables).
 LANGUAGE_NAMES: dict[str, str] = {
     "en": "English", "fr": "French", "es": "Spanish", "de": "German", "el": "Greek",
     "bg": "Bulgarian", "ru": "Russian", "tr": "Turkish", "ar": "Arabic", "vi": "Vietnamese",

@@ -187,10 +187,22 @@ class Fertility(Evaluation):
 
 
 class Selection(Section):
+    """The tier rule's thresholds (fertility, zero-shot accuracy in percent) and the rule."""
+
     tier1_max_fertility: PositiveFloat
     tier1_min_accuracy: Annotated[float, Field(ge=0, le=100)]
     tier3_min_fertility: PositiveFloat
     tier3_max_accuracy: Annotated[float, Field(ge=0, le=100)]
+
+    def tier(self, fertility: float, accuracy: float) -> int:
+        """Tier 1: low fertility and good transfer; tier 3: high fertility and poor transfer;
+        everything between is tier 2. The one implementation of the rule (see
+        `regpt2.selection.assign_tier` and `regpt2.study.study_tier`)."""
+        if fertility < self.tier1_max_fertility and accuracy > self.tier1_min_accuracy:
+            return 1
+        if fertility > self.tier3_min_fertility and accuracy < self.tier3_max_accuracy:
+            return 3
+        return 2
 
 
 class Subset(Section):

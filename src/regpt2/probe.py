@@ -1,10 +1,11 @@
 """Probing: attention entropy and cross-lingual layer similarity on parallel sentences.
 
-The library behind the `probe` stage (STUDY.md section 4). Input: any model that follows the
-Hugging Face causal-LM calling convention (docs/ARCHITECTURE.md) -- only `.hidden_states`
-(L+1 tensors (B, T, D), index 0 = embeddings, index L = last block after the final LayerNorm)
-and `.attentions` (L tensors (B, H, T, T)) are read -- a tokenizer, and parallel sentences
-`{lang: [row, ...]}` whose rows are aligned with the English ones.
+The library behind the `probe` stage (the study's section 4; ../shared/STUDY.md on development
+machines). Input: any model that follows the Hugging Face causal-LM calling convention
+(docs/ARCHITECTURE.md) -- only `.hidden_states` (L+1 tensors (B, T, D), index 0 = embeddings, index
+L = last block after the final LayerNorm) and `.attentions` (L tensors (B, H, T, T)) are read -- a
+tokenizer, and parallel sentences `{lang: [row, ...]}` whose rows are aligned with the English
+ones.
 
 Definitions (all entropies in nats, i.e. natural log):
 - Attention entropy (the study's metric): for one sentence of n real tokens, the attention
@@ -530,25 +531,18 @@ def probe_parallel(
         raise UserError(f"probe: n_resamples must be >= 1, got {n_resamples}")
     if not 0.0 < confidence < 1.0:
         raise UserError(f"probe: confidence must be between 0 and 1, got {confidence}")
+    layer_settings = {
+        "early_layers": early_layers,
+        "late_layers": late_layers,
+        "first_hidden_state": first_hidden_state,
+        "reference_layers": reference_layers,
+        "depth_policy": depth_policy,
+    }
     # Check the layer settings before the first forward pass, on a nominal depth.
-    resolve_layer_ranges(
-        reference_layers,
-        early_layers=early_layers,
-        late_layers=late_layers,
-        first_hidden_state=first_hidden_state,
-        reference_layers=reference_layers,
-        depth_policy=depth_policy,
-    )
+    resolve_layer_ranges(reference_layers, **layer_settings)
     run = {"max_length": max_length, "batch_size": batch_size, "device": device}
     english = sentence_statistics(model, tokenizer, sentences[ENGLISH], language=ENGLISH, **run)
-    ranges = resolve_layer_ranges(
-        english.n_layers,
-        early_layers=early_layers,
-        late_layers=late_layers,
-        first_hidden_state=first_hidden_state,
-        reference_layers=reference_layers,
-        depth_policy=depth_policy,
-    )
+    ranges = resolve_layer_ranges(english.n_layers, **layer_settings)
     summary = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     languages: dict[str, LanguageProbe] = {}
     for lang, rows in sentences.items():

@@ -10,17 +10,14 @@ from regpt2.params import Selection
 def assign_tier(fertility: float, accuracy: float, rule: Selection) -> tuple[int, str]:
     """Tier 1: low fertility and good transfer; tier 3: high fertility and poor transfer
     (excluded by the study); everything between is tier 2. Returns (tier, reason)."""
-    low_fertility = fertility < rule.tier1_max_fertility
-    good_transfer = accuracy > rule.tier1_min_accuracy
-    high_fertility = fertility > rule.tier3_min_fertility
-    poor_transfer = accuracy < rule.tier3_max_accuracy
+    tier = rule.tier(fertility, accuracy)
     facts = f"fertility {fertility:.2f}, zero-shot {accuracy:.2f}%"
-    if low_fertility and good_transfer:
+    if tier == 1:
         return 1, (
             f"{facts}: fertility < {rule.tier1_max_fertility} and "
             f"zero-shot > {rule.tier1_min_accuracy}%"
         )
-    if high_fertility and poor_transfer:
+    if tier == 3:
         return 3, (
             f"{facts}: fertility > {rule.tier3_min_fertility} and "
             f"zero-shot < {rule.tier3_max_accuracy}%"

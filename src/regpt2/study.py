@@ -3,7 +3,7 @@
 Provenance: transcribed by hand from ../shared/STUDY.md ("The study this project reproduces and
 extends"), which quotes the course study "Reconstructing GPT-2: Pretraining, Fine-Tuning, and
 Cross-Lingual Generalization in Transformer Models" and its notebook. Section numbers below are
-STUDY.md's. Accuracies are test-set percentages unless named otherwise; nothing here is computed.
+the study's. Accuracies are test-set percentages unless named otherwise; nothing here is computed.
 When the write-up and the notebook disagree, both are kept under separate names.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Final
+
+from regpt2.params import Selection
 
 #: Chance accuracy on XNLI (three balanced labels), in percent.
 CHANCE: Final = 100.0 / 3.0
@@ -130,10 +132,15 @@ FLORES_TOKENS_VS_EN: Final = _frozen(
 )  # fmt: skip
 
 
+#: The study's tier rule: the project's rule (`regpt2.params.Selection.tier`) at its thresholds.
+STUDY_TIER_RULE: Final = Selection(
+    tier1_max_fertility=TIER1_MAX_FERTILITY,
+    tier1_min_accuracy=TIER1_MIN_ACCURACY,
+    tier3_min_fertility=TIER3_MIN_FERTILITY,
+    tier3_max_accuracy=TIER3_MAX_ACCURACY,
+)
+
+
 def study_tier(fertility: float, accuracy: float) -> int:
     """The study's tier rule (1, 2 or 3) for one language."""
-    if fertility < TIER1_MAX_FERTILITY and accuracy > TIER1_MIN_ACCURACY:
-        return 1
-    if fertility > TIER3_MIN_FERTILITY and accuracy < TIER3_MAX_ACCURACY:
-        return 3
-    return 2
+    return STUDY_TIER_RULE.tier(fertility, accuracy)

@@ -7,11 +7,13 @@ first line of the output and scored it with two crude 1-5 heuristics (grammar, m
 module does the same, seeded, in batches with a KV cache, and adds corpus-level chrF and BLEU
 (sacrebleu, with their signatures) because the study itself called its word-overlap score crude.
 
-Typical use (a stage script)::
+Typical use, as the `translate` stage (stages/translate.py, run as `python -m stages.translate`
+by `dvc repro translate`) does it with every value from params.yaml's `translate:` section::
 
-    settings = TranslationSettings(seed=params.seed, batch_size=params.batch_size)
+    section = load_params().translate
+    settings = TranslationSettings(n_examples=section.samples, seed=section.seed, ...)
     result = translate_language(model, tokenizer, "de", premises_de, premises_en, settings)
-    write_json(out / "de.json", result.to_dict())
+    write_json("data/translate/examples.json", {"de": result.to_dict()})
 
 Any Hugging Face causal LM works (`model.generate` is the decoder); the project's hand-written
 GPT-2 is converted to HF before it reaches this module.
@@ -33,26 +35,8 @@ import torch
 from tqdm.auto import tqdm
 
 from regpt2.errors import UserError
+from regpt2.languages import LANGUAGE_NAMES
 from regpt2.stats import correlate
-
-#: English names of the 15 XNLI languages, substituted for `{lang}` in the templates.
-LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English",
-    "fr": "French",
-    "es": "Spanish",
-    "de": "German",
-    "el": "Greek",
-    "bg": "Bulgarian",
-    "ru": "Russian",
-    "tr": "Turkish",
-    "ar": "Arabic",
-    "vi": "Vietnamese",
-    "th": "Thai",
-    "zh": "Chinese",
-    "hi": "Hindi",
-    "sw": "Swahili",
-    "ur": "Urdu",
-}
 
 #: The study's three prompt templates, in the study's order (ties in selection go to the first).
 DEFAULT_TEMPLATES: tuple[str, ...] = (
@@ -81,7 +65,8 @@ _QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
 
 
 def language_name(lang: str) -> str:
-    """The English name of an XNLI language code (`"de"` -> `"German"`); UserError if unknown."""
+    """The English name of an XNLI language code (`"de"` -> `"German"`), substituted for `{lang}`
+    in the templates (`regpt2.languages.LANGUAGE_NAMES`); UserError if unknown."""
     try:
         return LANGUAGE_NAMES[lang]
     except KeyError:
@@ -438,10 +423,12 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class TranslationSettings:
-    """Every knob of the translate stage; the defaults are the study's settings (seeded)."""
+    """Every knob of the translate stage; the defaults equal params.yaml's `translate:` section
+    (`n_examples` is its `samples`; tests/test_translate.py keeps them equal). The stage passes
+    every value from params.yaml; `strip_punctuation` is not a param (the study's False)."""
 
     templates: tuple[str, ...] = DEFAULT_TEMPLATES
-    n_examples: int = 100
+    n_examples: int = 30
     min_words: int = 5
     max_words: int = 50
     selection_samples: int = 2
