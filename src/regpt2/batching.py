@@ -38,6 +38,10 @@ def right_padded(sequences: Sequence[Sequence[int]], pad_id: int, width: int | N
 
 
 def pad_id_of(tokenizer) -> int:
-    """The pad id, or EOS for tokenizers without one (GPT-2 pads with EOS, as the study did)."""
-    pad = tokenizer.pad_token_id
-    return pad if pad is not None else tokenizer.eos_token_id
+    """The pad id, or EOS for tokenizers without one (GPT-2 pads with EOS, as the study did);
+    0 for a tokenizer with neither (padding is masked, never attended to nor read)."""
+    for name in ("pad_token_id", "eos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if isinstance(value, int):
+            return value
+    return 0

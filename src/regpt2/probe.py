@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from regpt2.batching import pad_id_of
 from regpt2.errors import UserError
 from regpt2.stats import bootstrap_mean_interval, correlate
 
@@ -174,14 +175,6 @@ def _tokenize(
     return ids_list, truncated
 
 
-def _pad_id(tokenizer: Any) -> int:
-    for name in ("pad_token_id", "eos_token_id"):
-        value = getattr(tokenizer, name, None)
-        if isinstance(value, int):
-            return value
-    return 0  # never attended to nor read: any id in the vocabulary will do
-
-
 def _forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     output = model(
         input_ids=input_ids,
@@ -225,7 +218,7 @@ def sentence_statistics(
         raise UserError(f"probe: language '{language}' has no sentences")
     ids_list, truncated = _tokenize(tokenizer, texts, max_length, language)
     device = torch.device(device) if device is not None else _model_device(model)
-    pad_id = _pad_id(tokenizer)
+    pad_id = pad_id_of(tokenizer)
     lengths = np.array([len(ids) for ids in ids_list], dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")  # longest first: little padding, early OOM
 

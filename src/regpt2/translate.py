@@ -34,6 +34,7 @@ import sacrebleu
 import torch
 from tqdm.auto import tqdm
 
+from regpt2.batching import left_padded
 from regpt2.errors import UserError
 from regpt2.languages import LANGUAGE_NAMES
 from regpt2.stats import correlate
@@ -322,7 +323,10 @@ def generate_continuations(
         starts = range(0, len(order), batch_size)
         for number, start in enumerate(tqdm(starts, desc="translate", disable=not progress)):
             batch = order[start : start + batch_size]
-            input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id, device)
+            # generate() derives its own position ids from the mask: left_padded's are not passed.
+            padded = left_padded([encoded[i] for i in batch], pad_id)
+            input_ids = padded["input_ids"].to(device)
+            attention_mask = padded["attention_mask"].to(device)
             with _seeded(None if seed is None else seed + number, device):
                 generated = model.generate(
                     input_ids=input_ids,
@@ -385,18 +389,6 @@ def _check_context(model: Any, encoded: Sequence[Sequence[int]], budgets: Sequen
                 f"translate: prompt {index} has {len(tokens)} tokens + {budget} new tokens, more "
                 f"than the model's context of {limit}; lower max_words"
             )
-
-
-def _left_pad(
-    sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(tokens) for tokens in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, tokens in enumerate(sequences):
-        input_ids[row, width - len(tokens) :] = torch.tensor(tokens, dtype=torch.long)
-        attention_mask[row, width - len(tokens) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
 
 
 def _cut_at_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
