@@ -13,13 +13,13 @@ from regpt2.nli import (
     finetune,
     make_prompt,
     model_context,
+    record_training,
     summary,
     training_rows,
-    training_summary,
 )
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import LoopConfig, timing, write_loss_curve
+from regpt2.train import LoopConfig
 from stages import command
 
 MODEL = "data/models/finetune_all"
@@ -52,9 +52,7 @@ def train() -> None:
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path("data/plots/finetune_all_loss.csv"), result)
-    write_json("data/timings/train_all.json", timing(result, time.perf_counter() - started))
-    write_json("metrics/training/finetune_all.json", training_summary(result, counts))
+    record_training("finetune_all", result, counts, time.perf_counter() - started)
 
 
 def evaluate() -> None:

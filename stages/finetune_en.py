@@ -4,7 +4,6 @@
 the English test set."""
 
 import time
-from pathlib import Path
 
 from regpt2.errors import run_stage
 from regpt2.io import atomic_path, write_json
@@ -13,13 +12,12 @@ from regpt2.nli import (
     evaluate_languages,
     make_prompt,
     model_context,
+    record_training,
     summary,
     train_language,
-    training_summary,
 )
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import timing, write_loss_curve
 from stages import command
 
 MODEL = "data/models/finetune_en"
@@ -37,9 +35,7 @@ def train() -> None:
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path("data/plots/finetune_en_loss.csv"), result)
-    write_json("data/timings/train_en.json", timing(result, time.perf_counter() - started))
-    write_json("metrics/training/finetune_en.json", training_summary(result, counts))
+    record_training("finetune_en", result, counts, time.perf_counter() - started)
 
 
 def evaluate() -> None:

@@ -4,7 +4,6 @@ subset of its training split), scored on that language. One DVC stage pair per l
 scores it."""
 
 import time
-from pathlib import Path
 
 from regpt2.errors import UserError, run_stage
 from regpt2.io import atomic_path, write_json
@@ -13,13 +12,12 @@ from regpt2.nli import (
     evaluate_languages,
     make_prompt,
     model_context,
+    record_training,
     summary,
     train_language,
-    training_summary,
 )
 from regpt2.params import Params, load_params
 from regpt2.seeding import seed_everything
-from regpt2.train import timing, write_loss_curve
 from stages import command
 
 
@@ -53,10 +51,7 @@ def train(lang: str) -> None:
     with atomic_path(model_folder(lang)) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    write_loss_curve(Path(f"data/plots/finetune_per_lang/{lang}_loss.csv"), result)
-    elapsed = time.perf_counter() - started
-    write_json(f"data/timings/train_per_lang/{lang}.json", timing(result, elapsed))
-    write_json(f"metrics/training/finetune_per_lang/{lang}.json", training_summary(result, counts))
+    record_training(f"finetune_per_lang/{lang}", result, counts, time.perf_counter() - started)
 
 
 def evaluate(lang: str) -> None:

@@ -15,14 +15,14 @@ from regpt2.nli import (
     evaluate_languages,
     make_prompt,
     model_context,
+    record_training,
     summary,
     train_language,
-    training_summary,
 )
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
 from regpt2.sources import parse_source
-from regpt2.train import bf16_supported, pick_device, timing, write_loss_curve
+from regpt2.train import bf16_supported, pick_device
 from stages import command
 
 ADAPTER = "data/models/qwen_lora"
@@ -58,12 +58,7 @@ def train() -> None:
         save_adapter(
             model, tokenizer, folder, merge=settings.merge, base=untouched_base, final=ADAPTER
         )
-    write_loss_curve(Path("data/plots/qwen_lora_loss.csv"), result)
-    write_json("data/timings/train_lora.json", timing(result, elapsed))
-    write_json(
-        "metrics/training/qwen_lora.json",
-        {**training_summary(result, counts), **parameter_counts(model)},
-    )
+    record_training("qwen_lora", result, counts, elapsed, **parameter_counts(model))
 
 
 def evaluate() -> None:

@@ -306,7 +306,7 @@ def write_metrics(
             "total_parameters": 495114112,
         },
     )
-    _write(root, "data/timings/train_lora.json", {"seconds": 12.0})
+    _write(root, "data/timings/qwen_lora.json", {"seconds": 12.0})
     _write(
         root, "metrics/qwen_lora.json", {"languages": {k: _accuracy(v) for k, v in lora.items()}}
     )

@@ -16,9 +16,18 @@ from regpt2.batching import left_padded, pad_id_of
 from regpt2.data import DemoSizes, NliExample, load_xnli, take_subset
 from regpt2.errors import UserError
 from regpt2.evaluate import accuracy_metrics, label_position_logits, predict
+from regpt2.io import write_json
 from regpt2.params import Nli, Params, Training
 from regpt2.prompts import EncodedExample, NliPrompt
-from regpt2.train import LoopConfig, TrainResult, digest, pick_device, train
+from regpt2.train import (
+    LoopConfig,
+    TrainResult,
+    digest,
+    pick_device,
+    timing,
+    train,
+    write_loss_curve,
+)
 
 
 def make_prompt(tokenizer, nli: Nli, context: int | None = None) -> NliPrompt:
@@ -226,3 +235,14 @@ def training_summary(result: TrainResult, counts: dict) -> dict:
         "bf16": result.bf16_used,
         **counts,
     }
+
+
+def record_training(
+    name: str, result: TrainResult, counts: dict, seconds: float, **extra: int
+) -> None:
+    """A fine-tuning run's records beside its model (data/models/NAME): the loss curve
+    (data/plots/NAME_loss.csv), the wall time (data/timings/NAME.json, never a metric) and the
+    training summary (metrics/training/NAME.json), plus `extra` numbers."""
+    write_loss_curve(Path(f"data/plots/{name}_loss.csv"), result)
+    write_json(f"data/timings/{name}.json", timing(result, seconds))
+    write_json(f"metrics/training/{name}.json", {**training_summary(result, counts), **extra})

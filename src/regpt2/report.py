@@ -271,7 +271,7 @@ class Inputs:
         if metrics is None:
             return None
         training = self.json("metrics/training/qwen_lora.json") or {}
-        timing = self.json("data/timings/train_lora.json") or {}
+        timing = self.json("data/timings/qwen_lora.json") or {}
         gpt2 = self.zeroshot_accuracy()
         changes = self._changes("lora_vs_gpt2_zeroshot")
         return {
