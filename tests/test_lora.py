@@ -5,6 +5,9 @@ Everything is built in-process from the demo tokenizer: no ../shared, no network
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,13 @@ import torch
 from regpt2.data import NliExample
 from regpt2.demo import demo_nli_rows
 from regpt2.errors import UserError
-from regpt2.lora import apply_lora, linear_module_names, parameter_counts, save_adapter
+from regpt2.lora import (
+    apply_lora,
+    linear_module_names,
+    load_adapter_model,
+    parameter_counts,
+    save_adapter,
+)
 from regpt2.models import load_causal_lm
 from regpt2.nli import finetune
 from regpt2.prompts import NliPrompt
@@ -152,6 +161,37 @@ def test_saved_adapter_reloads_with_identical_logits(tiny_qwen, demo_tokenizer, 
     assert not (folder / "merged").exists()
     reloaded = PeftModel.from_pretrained(tiny_qwen(), folder)
     torch.testing.assert_close(_logits(reloaded, batch), expected, rtol=0, atol=0)
+
+
+def test_adapter_with_its_base_loads_alone_in_a_fresh_process(
+    tiny_qwen, demo_tokenizer, tmp_path: Path, monkeypatch
+):
+    """A base that is not a hub id travels inside the adapter folder, and adapter_config.json
+    names it, so stock PEFT (and the project's loader) open the folder with nothing else."""
+    model = _trained_adapter(tiny_qwen)
+    batch = _batch(demo_tokenizer)
+    expected = _logits(model, batch)
+    folder = tmp_path / "data" / "models" / "adapter"
+    save_adapter(
+        model, demo_tokenizer, folder, merge=False, base=tiny_qwen(), final="data/models/adapter"
+    )
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "data/models/adapter/base"
+    torch.save(batch, tmp_path / "batch.pt")
+    script = (
+        "import torch\n"
+        "from peft import AutoPeftModelForCausalLM\n"
+        "model = AutoPeftModelForCausalLM.from_pretrained('data/models/adapter').eval()\n"
+        "batch = torch.load('batch.pt')\n"
+        "logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'])\n"
+        "torch.save(logits.logits, 'logits.pt')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=300)
+    fresh = torch.load(tmp_path / "logits.pt")
+    torch.testing.assert_close(fresh, expected, rtol=0, atol=1e-5)
+    monkeypatch.chdir(tmp_path)
+    loaded, _ = load_adapter_model(Path("data/models/adapter"), role="test")
+    torch.testing.assert_close(_logits(loaded, batch), expected, rtol=0, atol=1e-5)
 
 
 def test_merged_model_loads_as_a_plain_causal_lm(tiny_qwen, demo_tokenizer, tmp_path: Path):
