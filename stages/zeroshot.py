@@ -16,10 +16,7 @@ def main() -> None:
         model, prompt, params, settings.languages, settings.split, settings.limit
     )
     write_json("data/eval/zeroshot.json", {"split": settings.split, "languages": results})
-    write_json(
-        "metrics/zeroshot.json",
-        {"split": settings.split, "languages": {k: summary(v) for k, v in results.items()}},
-    )
+    write_json("metrics/zeroshot.json", {"languages": {k: summary(v) for k, v in results.items()}})
     rows = ["language,strict_accuracy,restricted_accuracy"]
     rows += [
         f"{lang},{m['strict_accuracy']:.4f},{m['restricted_accuracy']:.4f}"

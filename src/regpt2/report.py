@@ -578,7 +578,7 @@ def overview_section(ctx: Context) -> Section:
         [
             Paragraph(
                 f"Profile **{ctx.profile}**. Each table puts the study's published number "
-                "(from `src/regpt2/study.py`, transcribed from STUDY.md) beside this run's. "
+                "(from `src/regpt2/study.py`, transcribed from the study) beside this run's. "
                 "Accuracies are test-set percentages; brackets are 95% bootstrap intervals; "
                 "chance is 33.33%."
             ),
