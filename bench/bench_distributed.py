@@ -44,15 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from regpt2 import distributed  # noqa: E402
-from regpt2.batching import left_padded, pad_id_of  # noqa: E402
-from regpt2.data import NliExample  # noqa: E402
-from regpt2.demo import demo_nli_rows  # noqa: E402
-from regpt2.evaluate import label_position_logits  # noqa: E402
-from regpt2.model import GPT2Config, GPT2LMHead  # noqa: E402
-from regpt2.prompts import NliPrompt  # noqa: E402
-from regpt2.tokenizers import train_demo_bpe  # noqa: E402
-from regpt2.train import LoopConfig, TrainResult, train  # noqa: E402
+from regpt2.core import distributed  # noqa: E402
+from regpt2.core.batching import left_padded, pad_id_of  # noqa: E402
+from regpt2.demo.corpus import demo_nli_rows  # noqa: E402
+from regpt2.gpt2.config import GPT2Config  # noqa: E402
+from regpt2.gpt2.model import GPT2LMHead  # noqa: E402
+from regpt2.nli.prompts import NliPrompt  # noqa: E402
+from regpt2.nli.scorer import label_position_logits  # noqa: E402
+from regpt2.sources.data import NliExample  # noqa: E402
+from regpt2.sources.tokenizers import train_demo_bpe  # noqa: E402
+from regpt2.training.loop import LoopConfig, TrainResult, train  # noqa: E402
 
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}

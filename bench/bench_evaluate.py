@@ -50,9 +50,9 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from regpt2.batching import pad_id_of  # noqa: E402
-from regpt2.evaluate import NON_LABEL, Predictions, predict  # noqa: E402
-from regpt2.prompts import EncodedExample, NliPrompt  # noqa: E402
+from regpt2.core.batching import pad_id_of  # noqa: E402
+from regpt2.nli.prompts import EncodedExample, NliPrompt  # noqa: E402
+from regpt2.nli.scorer import NON_LABEL, Predictions, predict  # noqa: E402
 
 
 def shared_root() -> Path:
@@ -72,7 +72,7 @@ class StudyPredictions:
 
 def study_hf_model(model: torch.nn.Module) -> torch.nn.Module:
     """The HF model the study generated with: `to_hf_model()` of the hand-written GPT-2."""
-    from regpt2.model import GPT2LMHead
+    from regpt2.gpt2.model import GPT2LMHead
 
     return model.to_hf_model() if isinstance(model, GPT2LMHead) else model
 
@@ -147,12 +147,12 @@ def top2(hf_model: torch.nn.Module, example: EncodedExample) -> tuple[int, float
 
 
 def toy_tokenizer():
-    from regpt2.tokenizers import load_tokenizer_folder, train_demo_bpe
+    from regpt2.sources.tokenizers import load_tokenizer_folder, train_demo_bpe
 
     folder = shared_root() / "data" / "tokenizers" / "gpt2"
     if (folder / "vocab.json").is_file():
         return load_tokenizer_folder(folder), f"GPT-2 tokenizer from {folder}"
-    from regpt2.demo import demo_nli_rows
+    from regpt2.demo.corpus import demo_nli_rows
 
     rows = demo_nli_rows("en", "train", 500)
     texts = [row["premise"] for row in rows] + [row["hypothesis"] for row in rows]
@@ -163,7 +163,8 @@ def toy_tokenizer():
 def load_model(args: argparse.Namespace):
     """(model, tokenizer, description)."""
     if args.model == "toy":
-        from regpt2.model import GPT2Config, GPT2LMHead
+        from regpt2.gpt2.config import GPT2Config
+        from regpt2.gpt2.model import GPT2LMHead
 
         tokenizer, origin = toy_tokenizer()
         torch.manual_seed(args.seed)
@@ -176,7 +177,7 @@ def load_model(args: argparse.Namespace):
         )
         shape = f"n_embd {args.n_embd}, {args.n_layer} layers, {args.n_head} heads"
         return GPT2LMHead(config), tokenizer, f"toy GPT-2 ({shape}, random init), {origin}"
-    from regpt2.models import load_pretrained_lm
+    from regpt2.sources.models import load_pretrained_lm
 
     model, tokenizer = load_pretrained_lm(args.model, role="--model")
     return model, tokenizer, f"{args.model} ({type(model).__name__})"
@@ -188,7 +189,7 @@ def default_xnli() -> str:
 
 
 def load_examples(args: argparse.Namespace, prompt: NliPrompt) -> list[EncodedExample]:
-    from regpt2.data import DemoSizes, load_xnli
+    from regpt2.sources.data import DemoSizes, load_xnli
 
     demo = DemoSizes(train=args.n, dev=args.n, test=args.n)
     rows = load_xnli(args.xnli, args.lang, args.split, limit=args.n, demo_sizes=demo)
@@ -242,8 +243,8 @@ def interleaved(model, hf_model, prompt, examples, batch_size: int, breakdown: b
 
 
 def run(args: argparse.Namespace) -> int:
-    from regpt2.nli import make_prompt, model_context
-    from regpt2.params import load_params
+    from regpt2.config.params import load_params
+    from regpt2.nli.finetune import make_prompt, model_context
 
     start = time.perf_counter()
     model, tokenizer, description = load_model(args)

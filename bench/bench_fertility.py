@@ -22,8 +22,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from regpt2.fertility import count_tokens, count_words, fertility_table, segment_words  # noqa: E402
-from regpt2.tokenizers import load_tokenizer_folder  # noqa: E402
+from regpt2.sources.tokenizers import load_tokenizer_folder  # noqa: E402
+from regpt2.studies.fertility import count_tokens, count_words, fertility_table, segment_words  # noqa: E402
 
 LANGS = ["en", "es", "fr", "de", "sw", "tr", "vi", "zh", "ar", "hi", "ur", "bg", "ru", "el", "th"]
 STUDY_GPT2 = {

@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from regpt2 import lm_loss  # noqa: E402
-from regpt2.model import GPT2Config, GPT2LMHead  # noqa: E402
-from regpt2.optim import AdamW  # noqa: E402
-from regpt2.pretraining import lm_losses  # noqa: E402
+from regpt2.gpt2 import lm_loss  # noqa: E402
+from regpt2.gpt2.config import GPT2Config  # noqa: E402
+from regpt2.gpt2.model import GPT2LMHead  # noqa: E402
+from regpt2.gpt2.optim import AdamW  # noqa: E402
+from regpt2.gpt2.pretraining import lm_losses  # noqa: E402
 
 
 def full_logits_loss(model, ids, lengths, loss_on_padding):

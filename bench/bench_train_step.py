@@ -45,8 +45,9 @@ import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
 from step_memory import proc_status_kib, saved_activation_bytes  # noqa: E402
 
-from regpt2.model import GPT2Config, GPT2LMHead  # noqa: E402
-from regpt2.optim import AdamW  # noqa: E402
+from regpt2.gpt2.config import GPT2Config  # noqa: E402
+from regpt2.gpt2.model import GPT2LMHead  # noqa: E402
+from regpt2.gpt2.optim import AdamW  # noqa: E402
 
 CONFIGS = {
     # The study's section 1 (../shared/STUDY.md on development machines): hidden 128, 2 layers,

@@ -65,9 +65,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from step_memory import proc_status_kib, saved_activation_bytes  # noqa: E402
 
-from regpt2.batching import left_padded  # noqa: E402
-from regpt2.evaluate import label_position_logits  # noqa: E402
-from regpt2.lora import apply_lora, parameter_counts  # noqa: E402
+from regpt2.core.batching import left_padded  # noqa: E402
+from regpt2.nli.scorer import label_position_logits  # noqa: E402
+from regpt2.training.lora import apply_lora, parameter_counts  # noqa: E402
 
 # The study's section 4 (../shared/STUDY.md on development machines) / params.yaml qwen_lora.
 LORA = dict(r=8, alpha=32, dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -165,9 +165,9 @@ def prompt_lengths(shared: Path) -> tuple[list[int], str] | None:
     xnli = shared / "data" / "xnli"
     if not (tokenizer_dir / "vocab.json").is_file() or not (xnli / "test-en.tsv").is_file():
         return None
-    from regpt2.data import load_xnli
-    from regpt2.prompts import NliPrompt
-    from regpt2.tokenizers import qwen2_tokenizer_from_files
+    from regpt2.nli.prompts import NliPrompt
+    from regpt2.sources.data import load_xnli
+    from regpt2.sources.tokenizers import qwen2_tokenizer_from_files
 
     tokenizer = qwen2_tokenizer_from_files(tokenizer_dir)
     rows = load_xnli(str(xnli), "en", "test")

@@ -11,8 +11,8 @@ import inspect
 import sys
 from collections.abc import Callable
 
-from regpt2.errors import UserError, run_stage
-from regpt2.params import load_params
+from regpt2.config.params import load_params
+from regpt2.core.errors import UserError, run_stage
 
 # `python -m stages.NAME` imports this package first, while sys.argv[0] is still "-m": check
 # params.yaml now, before the stage module imports torch and transformers (seconds), so a

@@ -4,11 +4,12 @@ Accuracy changes against zero-shot, the study's language tiers, and the correlat
 translation and probe numbers with accuracy and fertility. Metrics get the numbers;
 data/analysis gets the full tables (with the languages each number covers) for the report."""
 
-from regpt2.comparisons import accuracy_changes, probe_correlations, translation_correlations
-from regpt2.errors import run_stage
-from regpt2.io import read_json, write_json
-from regpt2.params import load_params
-from regpt2.results import (
+from regpt2.analysis.comparisons import (
+    accuracy_changes,
+    probe_correlations,
+    translation_correlations,
+)
+from regpt2.analysis.results import (
     all_language_accuracy,
     finetuned_accuracy,
     gpt2_fertility,
@@ -17,7 +18,10 @@ from regpt2.results import (
     per_language_numbers,
     zeroshot_accuracy,
 )
-from regpt2.selection import select_languages
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import read_json, write_json
+from regpt2.studies.selection import select_languages
 
 
 def main() -> None:

@@ -1,15 +1,15 @@
 """Stage `fertility`: tokens per word (and per character) for every language and tokenizer.
 The study's tiers, which also need zero-shot accuracy, are `analyze`'s."""
 
-from regpt2.data import texts_of
-from regpt2.demo_models import demo_qwen_tokenizer
-from regpt2.errors import run_stage
-from regpt2.fertility import fertility_table
-from regpt2.io import write_json, write_text
-from regpt2.models import load_tokenizer
-from regpt2.nli import load_rows
-from regpt2.params import load_params
-from regpt2.tokenizers import load_tokenizer_folder
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import write_json, write_text
+from regpt2.nli.finetune import load_rows
+from regpt2.sources.data import texts_of
+from regpt2.sources.demo_models import demo_qwen_tokenizer
+from regpt2.sources.models import load_tokenizer
+from regpt2.sources.tokenizers import load_tokenizer_folder
+from regpt2.studies.fertility import fertility_table
 
 
 def main() -> None:

@@ -5,10 +5,11 @@ together), scored on every language. `train` (train_all) writes the model, `eval
 import time
 from pathlib import Path
 
-from regpt2.errors import run_stage
-from regpt2.io import atomic_path, write_json
-from regpt2.models import load_pretrained_lm
-from regpt2.nli import (
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import atomic_path, write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.nli.finetune import (
     evaluate_languages,
     finetune,
     make_prompt,
@@ -17,9 +18,8 @@ from regpt2.nli import (
     summary,
     training_rows,
 )
-from regpt2.params import load_params
-from regpt2.seeding import seed_everything
-from regpt2.train import LoopConfig
+from regpt2.sources.models import load_pretrained_lm
+from regpt2.training.loop import LoopConfig
 from stages import command
 
 MODEL = "data/models/finetune_all"

@@ -5,10 +5,11 @@ the English test set."""
 
 import time
 
-from regpt2.errors import run_stage
-from regpt2.io import atomic_path, write_json
-from regpt2.models import load_pretrained_lm
-from regpt2.nli import (
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import atomic_path, write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.nli.finetune import (
     evaluate_languages,
     make_prompt,
     model_context,
@@ -16,8 +17,7 @@ from regpt2.nli import (
     summary,
     train_language,
 )
-from regpt2.params import load_params
-from regpt2.seeding import seed_everything
+from regpt2.sources.models import load_pretrained_lm
 from stages import command
 
 MODEL = "data/models/finetune_en"

@@ -5,14 +5,16 @@ from pathlib import Path
 
 import torch
 
-from regpt2.errors import run_stage
-from regpt2.io import atomic_path, write_json
-from regpt2.model import GPT2Config, GPT2LMHead
-from regpt2.params import load_params
-from regpt2.pretraining import evaluate_lm, lm_losses, load_tokens
-from regpt2.seeding import seed_everything
-from regpt2.tokenizers import load_tokenizer_folder
-from regpt2.train import LoopConfig, digest, timing, train, write_loss_curve
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import atomic_path, write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.gpt2.pretraining import evaluate_lm, lm_losses, load_tokens
+from regpt2.sources.tokenizers import load_tokenizer_folder
+from regpt2.training.checkpoint import digest
+from regpt2.training.loop import LoopConfig, timing, train, write_loss_curve
 
 
 def main() -> None:

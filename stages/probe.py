@@ -1,13 +1,13 @@
 """Stage `probe`: attention entropy and layer similarity to English on parallel XNLI rows, for
 the pretrained and the English fine-tuned GPT-2 (correlations with accuracy are `analyze`'s)."""
 
-from regpt2.errors import run_stage
-from regpt2.io import write_json, write_text
-from regpt2.models import load_pretrained_lm
-from regpt2.nli import load_rows
-from regpt2.params import load_params
-from regpt2.probe import probe_parallel
-from regpt2.seeding import seed_everything
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import write_json, write_text
+from regpt2.core.seeding import seed_everything
+from regpt2.nli.finetune import load_rows
+from regpt2.sources.models import load_pretrained_lm
+from regpt2.studies.probe import probe_parallel
 
 MODELS = {"pretrained": None, "finetuned_en": "data/models/finetune_en"}
 

@@ -6,12 +6,11 @@ import copy
 import time
 from pathlib import Path
 
-from regpt2.demo_models import demo_qwen_model
-from regpt2.errors import run_stage
-from regpt2.io import atomic_path, write_json
-from regpt2.lora import apply_lora, load_adapter_model, parameter_counts, save_adapter
-from regpt2.models import load_causal_lm
-from regpt2.nli import (
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import atomic_path, write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.nli.finetune import (
     evaluate_languages,
     make_prompt,
     model_context,
@@ -19,10 +18,11 @@ from regpt2.nli import (
     summary,
     train_language,
 )
-from regpt2.params import load_params
-from regpt2.seeding import seed_everything
-from regpt2.sources import parse_source
-from regpt2.train import bf16_supported, pick_device
+from regpt2.sources.demo_models import demo_qwen_model
+from regpt2.sources.models import load_causal_lm
+from regpt2.sources.resolve import parse_source
+from regpt2.training.loop import bf16_supported, pick_device
+from regpt2.training.lora import apply_lora, load_adapter_model, parameter_counts, save_adapter
 from stages import command
 
 ADAPTER = "data/models/qwen_lora"

@@ -6,8 +6,8 @@ command (`regpt2 experiments`), since the experiment store is not an input DVC t
 
 from pathlib import Path
 
-from regpt2.errors import run_stage
-from regpt2.params import load_params
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
 from regpt2.report import build_report
 
 

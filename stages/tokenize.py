@@ -1,13 +1,13 @@
 """Stage `tokenize`: pretraining text -> tokenizer and token-id arrays (train + held-out)."""
 
-from regpt2.data import load_pretrain_documents, split_documents
-from regpt2.errors import run_stage
-from regpt2.io import atomic_path, write_json
-from regpt2.models import load_tokenizer
-from regpt2.params import load_params
-from regpt2.pretraining import encode_documents, save_tokens
-from regpt2.seeding import seed_everything
-from regpt2.tokenizers import train_demo_bpe
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import atomic_path, write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.gpt2.pretraining import encode_documents, save_tokens
+from regpt2.sources.data import load_pretrain_documents, split_documents
+from regpt2.sources.models import load_tokenizer
+from regpt2.sources.tokenizers import train_demo_bpe
 
 
 def main() -> None:

@@ -2,15 +2,15 @@
 study's heuristics and by sacrebleu chrF / BLEU (correlations with NLI accuracy and fertility are
 `analyze`'s)."""
 
-from regpt2.errors import run_stage
-from regpt2.io import write_json
-from regpt2.model import GPT2LMHead
-from regpt2.models import load_pretrained_lm
-from regpt2.nli import load_rows
-from regpt2.params import load_params
-from regpt2.results import numbers_only
-from regpt2.seeding import seed_everything
-from regpt2.translate import TranslationSettings, translate_language
+from regpt2.analysis.results import numbers_only
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import write_json
+from regpt2.core.seeding import seed_everything
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.nli.finetune import load_rows
+from regpt2.sources.models import load_pretrained_lm
+from regpt2.studies.translate import TranslationSettings, translate_language
 
 
 def main() -> None:

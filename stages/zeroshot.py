@@ -1,10 +1,10 @@
 """Stage `zeroshot`: the English fine-tuned model on every language's test set."""
 
-from regpt2.errors import run_stage
-from regpt2.io import write_json, write_text
-from regpt2.models import load_pretrained_lm
-from regpt2.nli import evaluate_languages, make_prompt, model_context, summary
-from regpt2.params import load_params
+from regpt2.config.params import load_params
+from regpt2.core.errors import run_stage
+from regpt2.core.io import write_json, write_text
+from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, summary
+from regpt2.sources.models import load_pretrained_lm
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ def xnli_dir(shared: Path) -> Path:
 def demo_tokenizer():
     """A tiny demo BPE (400 tokens) over English demo sentences, the template words and digits
     (" 1" is a token of its own, as in GPT-2). Built in milliseconds; no ../shared needed."""
-    from regpt2.demo import demo_nli_rows
-    from regpt2.tokenizers import train_demo_bpe
+    from regpt2.demo.corpus import demo_nli_rows
+    from regpt2.sources.tokenizers import train_demo_bpe
 
     rows = demo_nli_rows("en", "train", 200)
     texts = [row["premise"] for row in rows] + [row["hypothesis"] for row in rows]
@@ -59,7 +59,8 @@ def demo_tokenizer():
 @pytest.fixture
 def tiny_gpt2(demo_tokenizer):
     """Factory of tiny hand-written GPT-2s over the demo tokenizer, seeded."""
-    from regpt2.model import GPT2Config, GPT2LMHead
+    from regpt2.gpt2.config import GPT2Config
+    from regpt2.gpt2.model import GPT2LMHead
 
     def make(seed: int = 0, n_embd: int = 32, n_layer: int = 1, n_positions: int = 128):
         torch.manual_seed(seed)

@@ -10,7 +10,8 @@ LOCAL_PACKAGES = ("regpt2", "stages")
 
 
 def module_file(root: Path, module: str) -> Path | None:
-    """The file of a local module name (`regpt2.nli` -> src/regpt2/nli.py), or None."""
+    """The file of a local module name (`regpt2.nli.scorer` -> src/regpt2/nli/scorer.py) or
+    None."""
     parts = module.split(".")
     if parts[0] not in LOCAL_PACKAGES:
         return None

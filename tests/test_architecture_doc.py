@@ -1,4 +1,5 @@
-"""docs/ARCHITECTURE.md's module table lists every module of src/regpt2, each with a docstring."""
+"""docs/ARCHITECTURE.md's module table lists every module and package of src/regpt2 by its dotted
+name below `regpt2` (`core.io`; a package by its own name, `core`), each with a docstring."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = PROJECT_ROOT / "src" / "regpt2"
 DOC = PROJECT_ROOT / "docs" / "ARCHITECTURE.md"
-MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
+
+
+def _dotted(path: Path) -> str:
+    """`core/io.py` -> `core.io`; `core/__init__.py` -> `core`; the top one stays `__init__`."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+FILES = {_dotted(path): path for path in PACKAGE.rglob("*.py")}
+MODULES = sorted(FILES)
 
 
 def _table_modules() -> set[str]:
@@ -25,18 +37,19 @@ def _table_modules() -> set[str]:
         cells = line.strip().split("|")
         if len(cells) < 3 or set(cells[1].strip()) <= {"-", " "}:
             continue
-        names.update(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[1]))
+        names.update(re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)`", cells[1]))
     return names
 
 
 def test_package_has_modules():
-    assert "model" in MODULES and len(MODULES) > 10
+    assert "gpt2.model" in MODULES and len(MODULES) > 10
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_is_in_the_architecture_table(module: str):
     assert module in _table_modules(), (
-        f"src/regpt2/{module}.py is missing from docs/ARCHITECTURE.md's module table: add a row "
+        f"{FILES[module].relative_to(PROJECT_ROOT)} is missing from docs/ARCHITECTURE.md's module "
+        f"table: add a row "
         f"| `{module}` | one line on what it does |"
     )
 
@@ -47,5 +60,5 @@ def test_table_names_only_existing_modules():
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_has_a_docstring(module: str):
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
-    assert ast.get_docstring(tree), f"src/regpt2/{module}.py has no module docstring"
+    tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
+    assert ast.get_docstring(tree), f"{FILES[module].relative_to(PROJECT_ROOT)} has no docstring"

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from regpt2.data import load_pretrain_documents, load_xnli
-from regpt2.errors import UserError
-from regpt2.io import atomic_path, write_json
-from regpt2.params import validate_params
+from regpt2.config.params import validate_params
+from regpt2.core.errors import UserError
+from regpt2.core.io import atomic_path, write_json
+from regpt2.sources.data import load_pretrain_documents, load_xnli
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HEADER = "premise\thypothesis\tlabel\n"
@@ -61,8 +61,8 @@ def _run_failing(
     (root / "out").mkdir(exist_ok=True)
     write_json(root / "out" / "metrics.json", PREVIOUS)
     script = (
-        "from regpt2.errors import run_stage\n"
-        "from regpt2.io import write_json\n\n"
+        "from regpt2.core.errors import run_stage\n"
+        "from regpt2.core.io import write_json\n\n"
         "def main():\n"
         + textwrap.indent(textwrap.dedent(body).strip(), "    ")
         + '\n    write_json("out/metrics.json", {"from": "this run"})\n\n'
@@ -102,7 +102,7 @@ def test_non_utf8_tsv_names_file_and_line(tmp_path):
     )
     _tsv(tmp_path / "xnli", "test-en.tsv", rows)
     line = _run_failing(
-        tmp_path, 'from regpt2.data import load_xnli\nload_xnli("xnli", "en", "test")'
+        tmp_path, 'from regpt2.sources.data import load_xnli\nload_xnli("xnli", "en", "test")'
     )
     assert "test-en.tsv:3" in line and "UTF-8" in line
 
@@ -120,13 +120,13 @@ def truncated_gpt2(tmp_path, tiny_gpt2) -> Path:
 
 
 def test_truncated_safetensors_names_the_folder(tmp_path, truncated_gpt2):
-    body = 'from regpt2.models import load_pretrained_lm\nload_pretrained_lm("gpt2-model")'
+    body = 'from regpt2.sources.models import load_pretrained_lm\nload_pretrained_lm("gpt2-model")'
     line = _run_failing(tmp_path, body)
     assert "sources.gpt2" in line and "gpt2-model" in line and "truncated" in line
 
 
 def test_truncated_safetensors_of_any_causal_lm(tmp_path, truncated_gpt2):
-    from regpt2.models import load_causal_lm
+    from regpt2.sources.models import load_causal_lm
 
     with pytest.raises(UserError, match=r"sources\.qwen: .*gpt2-model.*damaged or truncated"):
         load_causal_lm(str(truncated_gpt2), role="sources.qwen")
@@ -139,14 +139,15 @@ def test_gguf_cut_inside_its_header(tmp_path, shared):
     (gguf,) = (shared / "models").glob("*.gguf")
     (tmp_path / "cut.gguf").write_bytes(gguf.read_bytes()[:1000])
     body = (
-        'from regpt2.models import load_causal_lm\nload_causal_lm("cut.gguf", role="sources.qwen")'
+        "from regpt2.sources.models import load_causal_lm\n"
+        'load_causal_lm("cut.gguf", role="sources.qwen")'
     )
     line = _run_failing(tmp_path, body)
     assert "sources.qwen" in line and "cut.gguf" in line and "truncated" in line
 
 
 def test_file_that_is_not_gguf(tmp_path):
-    from regpt2.models import load_causal_lm
+    from regpt2.sources.models import load_causal_lm
 
     (tmp_path / "model.gguf").write_bytes(b"<html>not found</html>")
     with pytest.raises(UserError, match="is not a GGUF file"):
@@ -161,7 +162,7 @@ def test_disk_full_while_writing(tmp_path):
     output is intact."""
     body = """
     import errno, os
-    from regpt2.io import atomic_path
+    from regpt2.core.io import atomic_path
     with atomic_path("out/metrics.json") as tmp:
         tmp.write_text("half of it")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
@@ -194,7 +195,7 @@ def test_read_only_output_folder(tmp_path):
     (tmp_path / "out").chmod(0o555)
     try:
         script = (
-            "from regpt2.errors import run_stage\nfrom regpt2.io import write_json\n"
+            "from regpt2.core.errors import run_stage\nfrom regpt2.io import write_json\n"
             'run_stage(lambda: write_json("out/metrics.json", {}))\n'
         )
         completed = subprocess.run(
@@ -243,7 +244,7 @@ def test_unreachable_hub_fails_fast_without_offline_flag(tmp_path):
     env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens on the discard port
     env["HF_HOME"] = str(tmp_path / "cache" / "hf")
     body = """
-    from regpt2.models import load_tokenizer
+    from regpt2.sources.models import load_tokenizer
     load_tokenizer("hub:gpt2", role="sources.tokenizer")
     """
     start = time.monotonic()
@@ -310,7 +311,7 @@ def test_blank_line_in_the_middle_is_refused(tmp_path):
     rows = HEADER + "A cat.\tAn animal.\tentailment\n\nA dog.\tA cat.\tcontradiction\n"
     _tsv(tmp_path / "xnli", "test-en.tsv", rows.encode())
     line = _run_failing(
-        tmp_path, 'from regpt2.data import load_xnli\nload_xnli("xnli", "en", "test")'
+        tmp_path, 'from regpt2.sources.data import load_xnli\nload_xnli("xnli", "en", "test")'
     )
     assert "test-en.tsv:3" in line and "blank line" in line
 
@@ -320,7 +321,10 @@ def test_blank_line_in_the_middle_is_refused(tmp_path):
 
 def test_nul_filled_pretraining_file_names_the_param(tmp_path):
     (tmp_path / "text.txt").write_bytes(b"\0" * 4096)
-    body = 'from regpt2.data import load_pretrain_documents\nload_pretrain_documents("text.txt")'
+    body = (
+        "from regpt2.sources.data import load_pretrain_documents\n"
+        'load_pretrain_documents("text.txt")'
+    )
     line = _run_failing(tmp_path, body)
     assert "sources.pretrain_text" in line and "NUL" in line
 
@@ -330,7 +334,7 @@ def test_tokenizer_folder_without_merges_names_the_param(tmp_path):
     folder.mkdir()
     (folder / "vocab.json").write_text('{"a": 0, "b": 1, "ab": 2}', encoding="utf-8")
     body = """
-    from regpt2.models import load_tokenizer
+    from regpt2.sources.models import load_tokenizer
     load_tokenizer("tok", role="sources.qwen_tokenizer")
     """
     line = _run_failing(tmp_path, body)
@@ -338,7 +342,7 @@ def test_tokenizer_folder_without_merges_names_the_param(tmp_path):
 
 
 def test_a_single_document_names_the_param(tmp_path):
-    from regpt2.data import split_documents
+    from regpt2.sources.data import split_documents
 
     (tmp_path / "text.txt").write_text("one document\n", encoding="utf-8")
     documents = load_pretrain_documents(str(tmp_path / "text.txt"))
@@ -359,8 +363,8 @@ class _Records(logging.Handler):
 
 
 def test_long_premise_truncates_without_the_misleading_warning(demo_tokenizer):
-    from regpt2.data import NliExample
-    from regpt2.prompts import NliPrompt
+    from regpt2.nli.prompts import NliPrompt
+    from regpt2.sources.data import NliExample
 
     template = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
     digits = {"entailment": "0", "contradiction": "1", "neutral": "2"}
@@ -390,6 +394,6 @@ def test_digit_labels_in_a_local_tsv_are_refused(tmp_path):
     rows = HEADER + "A cat.\tAn animal.\t1\n"
     _tsv(tmp_path / "xnli", "test-en.tsv", rows.encode())
     line = _run_failing(
-        tmp_path, 'from regpt2.data import load_xnli\nload_xnli("xnli", "en", "test")'
+        tmp_path, 'from regpt2.sources.data import load_xnli\nload_xnli("xnli", "en", "test")'
     )
     assert "test-en.tsv:2" in line and "entailment, neutral, contradiction" in line

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regpt2.data import NliExample
-from regpt2.evaluate import NON_LABEL, Predictions, predict
-from regpt2.prompts import NliPrompt
+from regpt2.nli.prompts import NliPrompt
+from regpt2.nli.scorer import NON_LABEL, Predictions, predict
+from regpt2.sources.data import NliExample
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_evaluate.py"
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
@@ -28,7 +28,7 @@ def _bench():
 
 
 def _examples(prompt: NliPrompt, count: int):
-    from regpt2.demo import demo_nli_rows
+    from regpt2.demo.corpus import demo_nli_rows
 
     rows = demo_nli_rows("en", "dev", count)
     return prompt.encode(

@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
-from regpt2.demo import demo_languages, demo_nli_rows, demo_pretrain_documents
-from regpt2.errors import UserError
-from regpt2.languages import LABELS, XNLI_LANGUAGES
+from regpt2.core.errors import UserError
+from regpt2.core.languages import LABELS, XNLI_LANGUAGES
+from regpt2.demo.corpus import demo_languages, demo_nli_rows, demo_pretrain_documents
 
 GREEK = re.compile(r"[\u0370-\u03ff]")
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")
@@ -55,7 +55,7 @@ def test_deterministic_in_process():
 
 def test_deterministic_across_processes():
     code = (
-        "import json; from regpt2.demo import demo_nli_rows, demo_pretrain_documents; "
+        "import json; from regpt2.demo.corpus import demo_nli_rows, demo_pretrain_documents; "
         "print(json.dumps([demo_nli_rows('el', 'train', 50, seed=7), "
         "demo_pretrain_documents(5, seed=7)]))"
     )

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from regpt2.demo import demo_pretrain_documents
-from regpt2.model import GPT2Config, GPT2LMHead
-from regpt2.nli import evaluate_languages, make_prompt, model_context, train_language
-from regpt2.params import load_params
-from regpt2.seeding import seed_everything
-from regpt2.tokenizers import train_demo_bpe
+from regpt2.config.params import load_params
+from regpt2.core.seeding import seed_everything
+from regpt2.demo.corpus import demo_pretrain_documents
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, train_language
+from regpt2.sources.tokenizers import train_demo_bpe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("one_thread")]
 

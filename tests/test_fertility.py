@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from regpt2 import fertility
-from regpt2.errors import UserError
-from regpt2.fertility import count_tokens, count_words, fertility_table, segment_words
-from regpt2.tokenizers import gpt2_tokenizer_from_files, qwen2_tokenizer_from_files
+from regpt2.core.errors import UserError
+from regpt2.sources.tokenizers import gpt2_tokenizer_from_files, qwen2_tokenizer_from_files
+from regpt2.studies import fertility
+from regpt2.studies.fertility import count_tokens, count_words, fertility_table, segment_words
 
 ROWS = 300
 

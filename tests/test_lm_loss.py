@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from regpt2.lm_loss import head_cross_entropy
-from regpt2.model import GPT2Config, GPT2LMHead
-from regpt2.pretraining import lm_losses
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.lm_loss import head_cross_entropy
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.gpt2.pretraining import lm_losses
 
 
 def reference(hidden, weight, targets, loss_weights):

@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from regpt2.data import NliExample
-from regpt2.demo import demo_nli_rows
-from regpt2.errors import UserError
-from regpt2.lora import (
+from regpt2.core.errors import UserError
+from regpt2.demo.corpus import demo_nli_rows
+from regpt2.nli.finetune import finetune
+from regpt2.nli.prompts import NliPrompt
+from regpt2.sources.data import NliExample
+from regpt2.sources.models import load_causal_lm
+from regpt2.training.loop import LoopConfig
+from regpt2.training.lora import (
     apply_lora,
     linear_module_names,
     load_adapter_model,
     parameter_counts,
     save_adapter,
 )
-from regpt2.models import load_causal_lm
-from regpt2.nli import finetune
-from regpt2.prompts import NliPrompt
-from regpt2.train import LoopConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 import transformers
 
-from regpt2.errors import UserError
-from regpt2.model import GPT2Config, GPT2LMHead, hf_no_init
+from regpt2.core.errors import UserError
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.model import GPT2LMHead, hf_no_init
 
 SMALL = dict(vocab_size=97, n_positions=32, n_embd=16, n_layer=3, n_head=2)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from regpt2.errors import UserError
-from regpt2.model import GPT2Config, GPT2LMHead
-from regpt2.optim import AdamW, param_groups
+from regpt2.core.errors import UserError
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.gpt2.optim import AdamW, param_groups
 
 
 @pytest.mark.shared

@@ -66,9 +66,9 @@ CHANGE_IMPACT = [
     ("pretrain.lr", 0.002,
      {"pretrain", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
      | TRAININGS - {"train_lora"} | DOWNSTREAM),
-    ("src/regpt2/stats.py", None,  # imported by everything that scores or compares
+    ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares
      EVALUATIONS | TRAININGS | {"fertility", "translate", "probe"} | DOWNSTREAM),
-    ("src/regpt2/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    ("src/regpt2/training/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
 ]  # fmt: skip
 
 

@@ -14,8 +14,9 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from regpt2.errors import UserError
-from regpt2.probe import (
+from regpt2.core.errors import UserError
+from regpt2.core.stats import bootstrap_mean_interval
+from regpt2.studies.probe import (
     ProbeResult,
     attention_entropy,
     correlate_with_metric,
@@ -27,7 +28,6 @@ from regpt2.probe import (
     shannon_entropy,
     uniform_causal_entropy,
 )
-from regpt2.stats import bootstrap_mean_interval
 
 PARALLEL = {
     "en": ["the cat sat on the mat", "a dog ran far away", "the dog sat"],
@@ -162,7 +162,7 @@ def test_truncation_to_max_length(word_model, word_tokenizer):
 
 
 def test_probe_with_real_gpt2_tokenizer(gpt2_tokenizer_dir):
-    from regpt2.tokenizers import gpt2_tokenizer_from_files
+    from regpt2.sources.tokenizers import gpt2_tokenizer_from_files
 
     tokenizer = gpt2_tokenizer_from_files(gpt2_tokenizer_dir)
     model = tiny_gpt2(len(tokenizer))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from regpt2.errors import UserError
-from regpt2.params import load_params
-from regpt2.profiles import apply_profile
+from regpt2.config.params import load_params
+from regpt2.config.profiles import apply_profile
+from regpt2.core.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from regpt2.batching import left_padded, right_padded
-from regpt2.data import NliExample
-from regpt2.errors import UserError
-from regpt2.evaluate import (
+from regpt2.core.batching import left_padded, right_padded
+from regpt2.core.errors import UserError
+from regpt2.core.languages import LABELS
+from regpt2.core.stats import bootstrap_interval
+from regpt2.nli.prompts import NliPrompt
+from regpt2.nli.scorer import (
     NON_LABEL,
     Predictions,
     accuracy_metrics,
     label_position_logits,
     predict,
 )
-from regpt2.languages import LABELS
-from regpt2.prompts import NliPrompt
-from regpt2.stats import bootstrap_interval
+from regpt2.sources.data import NliExample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,7 +35,7 @@ def _prompt(tokenizer, max_length: int = 128, digits: dict | None = None) -> Nli
 
 
 def _examples(count: int) -> list[NliExample]:
-    from regpt2.demo import demo_nli_rows
+    from regpt2.demo.corpus import demo_nli_rows
 
     return [
         NliExample(row["premise"], row["hypothesis"], row["label"], "en")

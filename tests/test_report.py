@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from regpt2 import report as report_module
-from regpt2 import study
-from regpt2.comparisons import accuracy_changes
-from regpt2.errors import UserError
+from regpt2.analysis import published as study
+from regpt2.analysis.comparisons import accuracy_changes
+from regpt2.core.errors import UserError
 from regpt2.report import (
     assemble_report,
     build_report,

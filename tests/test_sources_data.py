@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from regpt2.data import (
+from regpt2.core.errors import UserError
+from regpt2.core.languages import LABELS
+from regpt2.sources.data import (
     DemoSizes,
     NliExample,
     load_pretrain_documents,
@@ -16,9 +18,7 @@ from regpt2.data import (
     split_documents,
     take_subset,
 )
-from regpt2.errors import UserError
-from regpt2.languages import LABELS
-from regpt2.sources import parse_source
+from regpt2.sources.resolve import parse_source
 
 
 def _one_line(error: pytest.ExceptionInfo) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from regpt2.errors import UserError
-from regpt2.tokenizers import (
+from regpt2.core.errors import UserError
+from regpt2.sources.tokenizers import (
     ENDOFTEXT,
     gpt2_tokenizer_from_files,
     load_tokenizer_folder,

@@ -8,12 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import regpt2.nli
-from regpt2.data import NliExample
-from regpt2.errors import UserError
-from regpt2.nli import finetune
-from regpt2.prompts import NliPrompt
-from regpt2.train import LoopConfig, digest, fingerprint_of, length_grouped_batches, train
+import regpt2.nli.finetune as finetune_module
+from regpt2.core.errors import UserError
+from regpt2.nli.finetune import finetune
+from regpt2.nli.prompts import NliPrompt
+from regpt2.sources.data import NliExample
+from regpt2.training.checkpoint import digest, fingerprint_of
+from regpt2.training.loop import LoopConfig, length_grouped_batches, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -109,7 +110,7 @@ def test_finetune_resumes_after_a_kill(nli_run, tmp_path: Path, monkeypatch):
     overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
     model_full, result_full, _ = nli_run(**overrides)
 
-    real_predict = regpt2.nli.predict
+    real_predict = finetune_module.predict
     calls = {"n": 0}
 
     def dying_predict(*args, **kwargs):
@@ -119,11 +120,11 @@ def test_finetune_resumes_after_a_kill(nli_run, tmp_path: Path, monkeypatch):
         return real_predict(*args, **kwargs)
 
     checkpoints = tmp_path / "checkpoints"
-    monkeypatch.setattr(regpt2.nli, "predict", dying_predict)
+    monkeypatch.setattr(finetune_module, "predict", dying_predict)
     with pytest.raises(Killed):
         nli_run(checkpoint_dir=checkpoints, **overrides)
     assert (checkpoints / "last.pt").exists()
-    monkeypatch.setattr(regpt2.nli, "predict", real_predict)
+    monkeypatch.setattr(finetune_module, "predict", real_predict)
 
     model, result, _ = nli_run(checkpoint_dir=checkpoints, **overrides)
     assert result.resumed_from_step == 6
@@ -140,7 +141,7 @@ def test_a_changed_prompt_template_starts_from_step_0(nli_run, tmp_path: Path, m
     resumed; rerun with the first template, it is."""
     overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
     checkpoints = tmp_path / "checkpoints"
-    real_predict = regpt2.nli.predict
+    real_predict = finetune_module.predict
 
     def killed_run() -> None:
         calls = {"n": 0}
@@ -151,10 +152,10 @@ def test_a_changed_prompt_template_starts_from_step_0(nli_run, tmp_path: Path, m
                 raise Killed
             return real_predict(*args, **kwargs)
 
-        monkeypatch.setattr(regpt2.nli, "predict", dying_predict)
+        monkeypatch.setattr(finetune_module, "predict", dying_predict)
         with pytest.raises(Killed):
             nli_run(checkpoint_dir=checkpoints, **overrides)
-        monkeypatch.setattr(regpt2.nli, "predict", real_predict)
+        monkeypatch.setattr(finetune_module, "predict", real_predict)
         assert (checkpoints / "last.pt").exists()
 
     killed_run()

@@ -9,9 +9,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, PreTrainedTokenizerFast
 
-from regpt2.errors import UserError
-from regpt2.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
-from regpt2.translate import (
+from regpt2.core.errors import UserError
+from regpt2.core.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
+from regpt2.studies.translate import (
     DEFAULT_TEMPLATES,
     TranslationSettings,
     clean_output,

@@ -129,8 +129,8 @@ def test_a_crashing_section_raises_under_strict_mode(monkeypatch):
 def test_study_tier_is_the_selection_rule_at_the_study_thresholds():
     """One tier rule: the study's tiers are `assign_tier` at the study's thresholds, boundaries
     included, and the study's published numbers give the study's tiers."""
-    from regpt2 import study
-    from regpt2.selection import assign_tier
+    from regpt2.analysis import published as study
+    from regpt2.studies.selection import assign_tier
 
     fertilities = [2.0, 2.5, 3.0, 3.5, 4.0]
     accuracies = [25.0, 30.0, 35.0, 40.0, 45.0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from regpt2.errors import run_stage
+from regpt2.core.errors import run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run() -> None:
         if args.command == "profile":
-            from regpt2.profiles import apply_profile
+            from regpt2.config.profiles import apply_profile
 
             apply_profile(args.name)
             print(f"params.yaml now holds the {args.name!r} profile; run `dvc repro`")
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
             print(experiments_markdown(experiments_from_dvc()), end="")
         else:
-            from regpt2.params import load_params
+            from regpt2.config.params import load_params
 
             print(f"params.yaml is valid; profile {load_params().profile!r}")
 

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import torch
 
-from regpt2.data import NliExample
-from regpt2.demo import demo_nli_rows
-from regpt2.io import atomic_path, write_json
-from regpt2.model import GPT2Config, GPT2LMHead
-from regpt2.nli import finetune
-from regpt2.prompts import NliPrompt
-from regpt2.tokenizers import train_demo_bpe
-from regpt2.train import LoopConfig
+from regpt2.core.io import atomic_path, write_json
+from regpt2.demo.corpus import demo_nli_rows
+from regpt2.gpt2.config import GPT2Config
+from regpt2.gpt2.model import GPT2LMHead
+from regpt2.nli.finetune import finetune
+from regpt2.nli.prompts import NliPrompt
+from regpt2.sources.data import NliExample
+from regpt2.sources.tokenizers import train_demo_bpe
+from regpt2.training.loop import LoopConfig
 
 out = Path(sys.argv[1])
 batch_size, grad_accum = int(sys.argv[2]), int(sys.argv[3])

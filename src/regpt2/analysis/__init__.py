@@ -1,0 +1,1 @@
+"""Reading results back and comparing them across stages, beside the study's published numbers."""

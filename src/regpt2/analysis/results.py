@@ -1,0 +1,72 @@
+"""Per-language numbers that earlier stages wrote, read back for comparisons across stages.
+
+Only the `analyze` stage (and the report, which reads its outputs) compares stages: training,
+generation and probing stages never read another stage's metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from regpt2.core.io import read_json
+
+METRICS = Path("metrics")
+
+
+def _read(path: Path) -> dict | None:
+    return read_json(path) if path.exists() else None
+
+
+def _strict(languages: dict) -> dict[str, float]:
+    return {lang: m["strict_accuracy"] for lang, m in languages.items()}
+
+
+def zeroshot_accuracy(root: Path = METRICS) -> dict[str, float]:
+    data = _read(root / "zeroshot.json")
+    return _strict(data["languages"]) if data else {}
+
+
+def finetuned_accuracy(root: Path = METRICS) -> dict[str, float]:
+    """Test strict accuracy of each per-language model (only the languages that were run)."""
+    return {
+        path.stem: read_json(path)["test"]["strict_accuracy"]
+        for path in sorted((root / "finetune_per_lang").glob("*.json"))
+    }
+
+
+def all_language_accuracy(root: Path = METRICS) -> dict[str, float]:
+    data = _read(root / "finetune_all.json")
+    return _strict(data["languages"]) if data else {}
+
+
+def lora_accuracy(root: Path = METRICS) -> dict[str, float]:
+    data = _read(root / "qwen_lora.json")
+    return _strict(data["languages"]) if data else {}
+
+
+def gpt2_fertility(root: Path = METRICS) -> dict[str, float]:
+    data = _read(root / "fertility.json")
+    if not data or "gpt2" not in data:
+        return {}
+    return {lang: m["tokens_per_word"] for lang, m in data["gpt2"].items()}
+
+
+def per_language_numbers(root: Path = METRICS) -> dict[str, dict[str, float]]:
+    """The per-language series that exist so far, by name (empty ones left out)."""
+    series = {
+        "nli_zeroshot": zeroshot_accuracy(root),
+        "nli_finetuned": finetuned_accuracy(root),
+        "fertility_gpt2": gpt2_fertility(root),
+    }
+    return {name: values for name, values in series.items() if values}
+
+
+def numbers_only(data: Any) -> Any:
+    """`data` without its strings and lists: what `dvc metrics` and `dvc exp show` compare."""
+    if isinstance(data, Mapping):
+        kept = {key: numbers_only(value) for key, value in data.items()}
+        return {key: value for key, value in kept.items() if value is not None and value != {}}
+    if isinstance(data, bool | int | float):
+        return data
+    return None

@@ -1,0 +1,1 @@
+"""params.yaml as typed settings, and the named profiles written into it."""

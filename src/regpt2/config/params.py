@@ -1,0 +1,383 @@
+"""Typed, validated view of params.yaml.
+
+Every stage reads its section through `load_params()`. Unknown keys, wrong types and values out
+of range fail with one line naming the key, so a typo in `dvc exp run -S ...` never runs a
+silently different experiment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML, YAMLError
+
+from regpt2.core.errors import UserError
+from regpt2.core.languages import LABELS, check_language, check_languages
+
+PARAMS_FILE = Path("params.yaml")
+PROFILES_DIR = Path("profiles")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Limit = Annotated[int, Field(gt=0)] | None
+Languages = Annotated[
+    list[str], AfterValidator(lambda codes: _as_value_error(check_languages, codes))
+]
+Split = Literal["train", "dev", "test"]
+LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
+
+
+class Section(BaseModel):
+    """Base of every section: no unknown keys, no silent coercion of strings to numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Sources(Section):
+    pretrain_text: str
+    pretrain_text_sha256: str = ""
+    tokenizer: str
+    xnli: str
+    gpt2: str
+    qwen: str
+    qwen_tokenizer: str
+
+
+class Demo(Section):
+    pretrain_documents: PositiveInt
+    train_rows: PositiveInt
+    dev_rows: PositiveInt
+    test_rows: PositiveInt
+    tokenizer_vocab_size: Annotated[int, Field(ge=300)]
+    qwen_vocab_size: Annotated[int, Field(ge=300)]
+
+
+class Tokenize(Section):
+    seed: int
+    context_length: Annotated[int, Field(ge=8)]
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)]
+
+
+class Pretrain(Section):
+    seed: int
+    n_embd: PositiveInt
+    n_layer: PositiveInt
+    n_head: PositiveInt
+    n_inner: PositiveInt
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    eval_batch_size: PositiveInt
+    # The study's loss counted the padding positions (pad = EOS); false trains on real tokens.
+    loss_on_padding: bool
+    bf16: bool
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> Pretrain:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class Nli(Section):
+    template: str
+    label_digits: dict[str, str]
+    max_length: Annotated[int, Field(ge=16)]
+    eval_batch_size: PositiveInt
+    bootstrap_resamples: PositiveInt
+
+    @field_validator("template")
+    @classmethod
+    def _template_fields(cls, template: str) -> str:
+        for field in ("{premise}", "{hypothesis}"):
+            if field not in template:
+                raise ValueError(f"the prompt template must contain {field}")
+        try:  # any other placeholder or a stray brace would fail at the first prompt
+            template.format(premise="", hypothesis="")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"the prompt template cannot be rendered ({type(error).__name__}: {error}); "
+                "only {premise} and {hypothesis} may appear in braces (write {{ or }} for a "
+                "literal brace)"
+            ) from None
+        return template
+
+    @field_validator("label_digits")
+    @classmethod
+    def _one_distinct_token_per_label(cls, digits: dict[str, str]) -> dict[str, str]:
+        if sorted(digits) != sorted(LABELS):
+            raise ValueError(f"label_digits needs exactly the labels {', '.join(LABELS)}")
+        if len(set(digits.values())) != len(LABELS) or not all(digits.values()):
+            raise ValueError("label_digits must map the labels to distinct, non-empty strings")
+        return digits
+
+
+class Training(Section):
+    """The training block of every fine-tuning stage (English, per-language, all-language, LoRA):
+    the one loop's hyperparameters and the rows it trains on. Everything here changes the
+    trained model; nothing that only scores a finished model belongs here."""
+
+    seed: int
+    train_split: Split
+    dev_split: Split
+    train_limit: Limit = None
+    dev_limit: Limit = None
+    # > 0: the last N rows of the training split are held out as the dev set (dev_split is then
+    # unused). For sources without a training split, e.g. training on XNLI dev.
+    dev_holdout: NonNegativeInt = 0
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    grad_accum: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    optimizer: Literal["regpt2", "torch"]
+    # Evaluate on dev every N optimizer steps and keep the best checkpoint; 0 = end of epoch.
+    eval_every: NonNegativeInt
+    # Batch size of those dev evaluations (it picks the checkpoint, so it is a training knob).
+    dev_batch_size: PositiveInt
+    bf16: bool
+
+
+class TestSet(Section):
+    """Where a fine-tuned model is scored: the first `test_limit` rows of `test_split`."""
+
+    test_split: Split
+    test_limit: Limit = None
+
+
+class FinetuneEn(TestSet):
+    language: str
+    training: Training
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, code: str) -> str:
+        return _as_value_error(check_language, code)
+
+
+class Evaluation(Section):
+    """Which languages and split a stage reads (the first `limit` rows of each)."""
+
+    languages: Languages
+    split: Split
+    limit: Limit = None
+
+
+class Zeroshot(Evaluation):
+    pass
+
+
+class Fertility(Evaluation):
+    pass
+
+
+class Selection(Section):
+    """The tier rule's thresholds (fertility, zero-shot accuracy in percent) and the rule."""
+
+    tier1_max_fertility: PositiveFloat
+    tier1_min_accuracy: Annotated[float, Field(ge=0, le=100)]
+    tier3_min_fertility: PositiveFloat
+    tier3_max_accuracy: Annotated[float, Field(ge=0, le=100)]
+
+    def tier(self, fertility: float, accuracy: float) -> int:
+        """Tier 1: low fertility and good transfer; tier 3: high fertility and poor transfer;
+        everything between is tier 2. The one implementation of the rule (see
+        `regpt2.selection.assign_tier` and `regpt2.study.study_tier`)."""
+        if fertility < self.tier1_max_fertility and accuracy > self.tier1_min_accuracy:
+            return 1
+        if fertility > self.tier3_min_fertility and accuracy < self.tier3_max_accuracy:
+            return 3
+        return 2
+
+
+class Subset(Section):
+    fraction: Fraction
+    mode: Literal["head", "random"]
+
+
+class FinetunePerLang(TestSet):
+    languages: dict[str, Subset]
+    training: Training
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, entries: dict[str, Subset]) -> dict[str, Subset]:
+        _as_value_error(check_languages, list(entries))
+        return entries
+
+
+class FinetuneAll(Subset, TestSet):
+    languages: Languages
+    eval_languages: Languages
+    training: Training
+
+
+class Translate(Section):
+    seed: int
+    languages: Languages
+    split: Split
+    samples: PositiveInt
+    min_words: NonNegativeInt
+    max_words: PositiveInt
+    templates: list[str]
+    selection_samples: PositiveInt
+    do_sample: bool
+    temperature: PositiveFloat
+    top_k: PositiveInt | None = None
+    no_repeat_ngram_size: NonNegativeInt
+    tokens_per_word: PositiveInt
+    batch_size: PositiveInt
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_render(cls, templates: list[str]) -> list[str]:
+        """The same rule as `regpt2.translate.validate_template`, checked without importing
+        torch: each template needs {text}, may use {lang}, nothing else, and must render."""
+        import string
+
+        if not templates:
+            raise ValueError("give at least one translation template")
+        for number, template in enumerate(templates, start=1):
+            where = f"template {number} ({template!r})"
+            try:
+                fields = [
+                    (name, spec, conversion)
+                    for _, name, spec, conversion in string.Formatter().parse(template)
+                    if name is not None
+                ]
+                template.format(lang="English", text="source sentence")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(
+                    f"{where} cannot be rendered ({type(error).__name__}: {error}); only {{lang}} "
+                    "and {text} may appear in braces (write {{ or }} for a literal brace)"
+                ) from None
+            odd = [
+                name for name, spec, conv in fields if name not in ("lang", "text") or spec or conv
+            ]
+            if odd:
+                raise ValueError(
+                    f"{where} has field {{{odd[0]}}}; only {{lang}} and {{text}} are allowed, "
+                    "without format specs or conversions"
+                )
+            if "text" not in {name for name, _, _ in fields}:
+                raise ValueError(f"{where} has no {{text}} field for the sentence to translate")
+        return templates
+
+
+class Probe(Section):
+    seed: int
+    languages: Languages
+    split: Split
+    rows: PositiveInt
+    max_length: Annotated[int, Field(ge=2)]
+    batch_size: PositiveInt
+    first_hidden_state: NonNegativeInt
+    early_layers: LayerRange
+    late_layers: LayerRange
+    depth_policy: Literal["scale", "clip", "error"]
+    bootstrap_resamples: PositiveInt
+
+    @field_validator("languages")
+    @classmethod
+    def _english_included(cls, codes: list[str]) -> list[str]:
+        if "en" not in codes:
+            raise ValueError("probe compares every language with English: include en")
+        return codes
+
+
+class Lora(Section):
+    r: PositiveInt
+    alpha: PositiveInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    target_modules: Annotated[list[str], Field(min_length=1)]
+    bias: Literal["none", "all", "lora_only"]
+
+
+class QwenLora(FinetuneEn):
+    languages: Languages
+    lora: Lora
+    # Save the adapter merged into the base weights (a plain model folder) instead of PEFT's.
+    merge: bool
+
+
+def _as_value_error(check, value):
+    """Run a regpt2 check inside a pydantic validator (pydantic reports ValueError per key)."""
+    try:
+        return check(value)
+    except UserError as error:
+        raise ValueError(str(error)) from None
+
+
+class Params(Section):
+    profile: str
+    launcher: str
+    sources: Sources
+    demo: Demo
+    tokenize: Tokenize
+    pretrain: Pretrain
+    nli: Nli
+    finetune_en: FinetuneEn
+    zeroshot: Zeroshot
+    fertility: Fertility
+    selection: Selection
+    finetune_per_lang: FinetunePerLang
+    finetune_all: FinetuneAll
+    translate: Translate
+    probe: Probe
+    qwen_lora: QwenLora
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        known = available_profiles()
+        if known and name not in known:
+            raise ValueError(f"unknown profile {name!r}; known profiles: {', '.join(known)}")
+        return name
+
+
+def available_profiles(root: Path | None = None) -> list[str]:
+    directory = (root or Path.cwd()) / PROFILES_DIR
+    return sorted(path.stem for path in directory.glob("*.yaml"))
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; any problem becomes a one-line UserError."""
+    path = Path(path)
+    try:
+        # YAML 1.2 (ruamel, as DVC writes it): `1e-5` is a float, not the string PyYAML makes.
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run from the project root") from None
+    except YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return validate_params(raw, origin=str(path))
+
+
+def validate_params(raw: dict, origin: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        got = first.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        message = first["msg"].removeprefix("Value error, ")
+        more = f"; and {error.error_count() - 1} more problem(s)" if error.error_count() > 1 else ""
+        raise UserError(f"{origin}: {key}: {message}{shown}{more}") from None

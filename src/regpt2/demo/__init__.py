@@ -1,0 +1,1 @@
+"""The offline demo profile's deterministic synthetic data."""

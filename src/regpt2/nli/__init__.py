@@ -1,0 +1,1 @@
+"""The study's NLI task: the prompt, the batched scorer, fine-tuning and evaluation."""

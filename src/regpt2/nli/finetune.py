@@ -1,0 +1,249 @@
+"""NLI fine-tuning and evaluation on top of the one loop (`training.loop`) and one scorer
+(`nli.scorer`).
+
+Every fine-tuning stage (English, per-language, all-language, LoRA) calls `finetune` with its
+own rows and model; every evaluation calls `evaluate_languages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from regpt2.config.params import Nli, Params, Training
+from regpt2.core.batching import left_padded, pad_id_of
+from regpt2.core.errors import UserError
+from regpt2.core.io import write_json
+from regpt2.nli.prompts import EncodedExample, NliPrompt
+from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict
+from regpt2.sources.data import DemoSizes, NliExample, load_xnli, take_subset
+from regpt2.training.checkpoint import digest
+from regpt2.training.loop import (
+    LoopConfig,
+    TrainResult,
+    pick_device,
+    timing,
+    train,
+    write_loss_curve,
+)
+
+
+def make_prompt(tokenizer, nli: Nli, context: int | None = None) -> NliPrompt:
+    """The study's prompt for `tokenizer`, cut to the smaller of nli.max_length and the context."""
+    max_length = min(nli.max_length, context) if context else nli.max_length
+    return NliPrompt(tokenizer, nli.template, dict(nli.label_digits), max_length)
+
+
+def model_context(model: torch.nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def demo_sizes(params: Params) -> DemoSizes:
+    return DemoSizes(params.demo.train_rows, params.demo.dev_rows, params.demo.test_rows)
+
+
+def load_rows(params: Params, lang: str, split: str, limit: int | None) -> list[NliExample]:
+    return load_xnli(params.sources.xnli, lang, split, limit=limit, demo_sizes=demo_sizes(params))
+
+
+def training_rows(
+    params: Params, lang: str, section: Training, subset=None
+) -> tuple[list[NliExample], list[NliExample]]:
+    """(train, dev) rows of one language for a training block (see params.Training).
+
+    `subset` (fraction + mode) then thins the training rows, as the per-language runs do.
+    """
+    train = load_rows(params, lang, section.train_split, section.train_limit)
+    if section.dev_holdout:
+        if section.dev_holdout >= len(train):
+            raise UserError(
+                f"dev_holdout {section.dev_holdout} leaves no training rows of {lang} "
+                f"({len(train)} rows in {section.train_split})"
+            )
+        train, dev = train[: -section.dev_holdout], train[-section.dev_holdout :]
+    else:
+        dev = load_rows(params, lang, section.dev_split, section.dev_limit)
+    if subset is not None:
+        train = take_subset(train, subset.fraction, subset.mode, section.seed)
+    return train, dev
+
+
+def finetune(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    train_rows: Sequence[NliExample],
+    dev_rows: Sequence[NliExample],
+    config: LoopConfig,
+    *,
+    dev_batch_size: int,
+    checkpoint_dir: Path | None,
+    description: str,
+) -> tuple[TrainResult, dict]:
+    """Train on the label token only; keep the weights with the best strict dev accuracy."""
+    train_examples = prompt.encode(train_rows)
+    dev_examples = prompt.encode(dev_rows)
+    label_ids = torch.tensor(prompt.label_token_ids)
+    pad_id = pad_id_of(prompt.tokenizer)
+    device = pick_device()
+
+    def collate(indices: list[int]) -> dict[str, torch.Tensor]:
+        chosen = [train_examples[i] for i in indices]
+        batch = left_padded([example.input_ids for example in chosen], pad_id)
+        batch["targets"] = label_ids[[example.label for example in chosen]]
+        return batch
+
+    def label_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = label_position_logits(model, batch).float()
+        return F.cross_entropy(logits, batch["targets"])
+
+    def dev_accuracy(model: torch.nn.Module) -> float:
+        predictions = predict(
+            model, prompt, dev_examples, batch_size=dev_batch_size, description="dev"
+        )
+        return float((predictions.strict == predictions.gold).mean())
+
+    result = train(
+        model,
+        lengths=[len(example.input_ids) for example in train_examples],
+        collate=collate,
+        loss_fn=label_loss,
+        config=config,
+        evaluate_fn=dev_accuracy,
+        checkpoint_dir=checkpoint_dir,
+        # The encoded prompts carry the template, label tokens, max_length and the rows
+        # themselves, so a checkpoint is resumed only for exactly these inputs.
+        inputs_digest=digest(
+            [(e.input_ids, e.label) for e in train_examples],
+            [(e.input_ids, e.label) for e in dev_examples],
+            prompt.label_token_ids,
+            dev_batch_size,
+            description,
+        ),
+        description=description,
+        device=device,
+    )
+    counts = {
+        "train_examples": len(train_examples),
+        "train_truncated": sum(example.truncated for example in train_examples),
+        "dev_examples": len(dev_examples),
+        "dev_truncated": sum(example.truncated for example in dev_examples),
+    }
+    return result, counts
+
+
+def train_language(
+    params: Params,
+    model: torch.nn.Module,
+    tokenizer,
+    lang: str,
+    training: Training,
+    *,
+    stage: str,
+    subset=None,
+) -> tuple[TrainResult, dict]:
+    """Fine-tune on one language's training rows as `training` says (dev picks the best
+    checkpoint). Returns the training result and the example counts."""
+    prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    train_rows, dev_rows = training_rows(params, lang, training, subset)
+    return finetune(
+        model,
+        prompt,
+        train_rows,
+        dev_rows,
+        LoopConfig.from_params(training),
+        dev_batch_size=training.dev_batch_size,
+        checkpoint_dir=Path("data/checkpoints") / stage,
+        description=stage,
+    )
+
+
+def evaluate_rows(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    rows: Sequence[NliExample],
+    *,
+    batch_size: int,
+    bootstrap_resamples: int,
+    seed: int = 0,
+    bf16: bool = False,
+    description: str = "evaluate",
+) -> dict:
+    """Accuracy metrics (see `evaluate.accuracy_metrics`) plus the count of truncated prompts."""
+    examples: list[EncodedExample] = prompt.encode(rows)
+    predictions = predict(
+        model, prompt, examples, batch_size=batch_size, bf16=bf16, description=description
+    )
+    metrics = accuracy_metrics(predictions, bootstrap_resamples=bootstrap_resamples, seed=seed)
+    metrics["truncated"] = sum(example.truncated for example in examples)
+    return metrics
+
+
+def evaluate_languages(
+    model: torch.nn.Module,
+    prompt: NliPrompt,
+    params: Params,
+    languages: Sequence[str],
+    split: str,
+    limit: int | None,
+    *,
+    bf16: bool = False,
+) -> dict[str, dict]:
+    """Evaluate on `split` of each language (on this process's device); returns lang -> full
+    metrics."""
+    model.to(pick_device())
+    return {
+        lang: evaluate_rows(
+            model,
+            prompt,
+            load_rows(params, lang, split, limit),
+            batch_size=params.nli.eval_batch_size,
+            bootstrap_resamples=params.nli.bootstrap_resamples,
+            bf16=bf16,
+            description=f"{split}-{lang}",
+        )
+        for lang in languages
+    }
+
+
+def summary(metrics: dict) -> dict:
+    """The numbers of a language's metrics that runs are compared on (`dvc metrics`, `dvc exp
+    show`); the rest (restricted intervals, confusion matrices, counts) stays in data/eval."""
+    return {
+        "n": metrics["n"],
+        "strict_accuracy": round(metrics["strict_accuracy"], 4),
+        "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
+        "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
+        "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
+    }
+
+
+def training_summary(result: TrainResult, counts: dict) -> dict:
+    return {
+        "steps": result.steps,
+        "train_loss": round(result.mean_loss, 6),
+        "best_dev_strict_accuracy": None
+        if result.best_score is None
+        else round(100 * result.best_score, 4),
+        "best_step": result.best_step,
+        "bf16": result.bf16_used,
+        **counts,
+    }
+
+
+def record_training(
+    name: str, result: TrainResult, counts: dict, seconds: float, **extra: int
+) -> None:
+    """A fine-tuning run's records beside its model (data/models/NAME): the loss curve
+    (data/plots/NAME_loss.csv), the wall time (data/timings/NAME.json, never a metric) and the
+    training summary (metrics/training/NAME.json), plus `extra` numbers."""
+    write_loss_curve(Path(f"data/plots/{name}_loss.csv"), result)
+    write_json(f"data/timings/{name}.json", timing(result, seconds))
+    write_json(f"metrics/training/{name}.json", {**training_summary(result, counts), **extra})

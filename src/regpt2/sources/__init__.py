@@ -1,0 +1,1 @@
+"""Where inputs come from: a source string resolved into text, datasets, tokenizers and models."""

@@ -1,0 +1,42 @@
+"""The demo profile's stand-in for a modern multilingual LM: a tiny Qwen2-architecture model
+with a byte-level BPE trained on all 15 languages of the demo data. Built offline, seeded."""
+
+from __future__ import annotations
+
+import torch
+
+from regpt2.config.params import Params
+from regpt2.core.languages import XNLI_LANGUAGES
+from regpt2.demo.corpus import demo_nli_rows
+from regpt2.sources.data import NliExample, texts_of
+from regpt2.sources.tokenizers import train_demo_bpe
+
+
+def demo_qwen_tokenizer(params: Params):
+    texts: list[str] = []
+    for lang in XNLI_LANGUAGES:
+        rows = demo_nli_rows(lang, "train", params.demo.train_rows)
+        texts.extend(texts_of(NliExample(**row, lang=lang) for row in rows))
+    return train_demo_bpe(texts, params.demo.qwen_vocab_size)
+
+
+def demo_qwen_model(params: Params, seed: int = 0):
+    """(model, tokenizer): a randomly initialised 2-layer Qwen2 (GQA, RoPE, SwiGLU, RMSNorm)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = demo_qwen_tokenizer(params)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=176,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(config), tokenizer

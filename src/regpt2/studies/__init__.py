@@ -1,0 +1,2 @@
+"""The study's analyses beyond NLI accuracy: tokenizer fertility, language selection,
+translation, probing."""

@@ -1,0 +1,604 @@
+"""Probing: attention entropy and cross-lingual layer similarity on parallel sentences.
+
+The library behind the `probe` stage (the study's section 4; ../shared/STUDY.md on development
+machines). Input: any model that follows the Hugging Face causal-LM calling convention
+(docs/ARCHITECTURE.md) -- only `.hidden_states` (L+1 tensors (B, T, D), index 0 = embeddings, index
+L = last block after the final LayerNorm) and `.attentions` (L tensors (B, H, T, T)) are read -- a
+tokenizer, and parallel sentences `{lang: [row, ...]}` whose rows are aligned with the English
+ones.
+
+Definitions (all entropies in nats, i.e. natural log):
+- Attention entropy (the study's metric): for one sentence of n real tokens, the attention
+  maps of every layer and head are cropped to the real n x n block, averaged over heads and
+  layers, the n x n map is normalised to sum 1, and its Shannon entropy is taken. It grows with
+  the sentence length (at most 2 ln n). A language's value is the mean over its sentences.
+- Relative attention entropy: the same entropy divided by that of uniform causal attention over
+  the same n tokens (query i spreads 1/(i+1) over keys 0..i: ln n + ln(n!)/n), so 1 = no focus.
+  Length drives the raw entropy (languages that cost more tokens score higher, whatever the
+  model does); the ratio takes it out. A 1-token sentence scores 1.
+- Per-layer, per-head entropy: for layer l and head h, the mean over the n real query positions
+  of the Shannon entropy of that query's attention row (the row over the real keys, normalised
+  to sum 1). With causal attention query i sees i+1 keys, so a head that attends uniformly
+  scores mean_i ln(i+1). A language's value is the mean over its sentences.
+- Layer similarity: for each hidden state k (0..L), the cosine similarity between the mean-pooled
+  (over real tokens only) hidden state of a sentence and that of its English original, averaged
+  over sentences. `similarity_per_layer[k]` is hidden_states[k]; English scores 1 everywhere.
+- Early / late / gain: the study's "layers 0-3" and "layers 8-11" of GPT-2 small. Study layer i
+  is hidden_states[i + first_hidden_state]; the default first_hidden_state=0 reads the study's
+  numbering literally as indices into hidden_states (0 = embeddings ... 11 = output of block 11;
+  the final hidden state after ln_f is not in either range); first_hidden_state=1 makes layer i
+  the output of block i+1 (layers 0-11 = hidden_states[1..12]). early = mean similarity over the
+  early layers, late = likewise, gain = late - early, with a percentile bootstrap interval over
+  sentences (the per-sentence gain is resampled; seeded).
+- Depth: the ranges are written for a model of `reference_layers` blocks (12). For a model of
+  another depth L, depth_policy "scale" (default) keeps the same relative depth: a range a..b
+  becomes floor(a*L/R)..ceil((b+1)*L/R)-1 (a 2-block demo model gets early 0-0, late 1-1; a 24-block
+  model 0-7 and 16-23); "clip" keeps the ranges and clips them to the available layers; "error"
+  refuses ranges that do not fit. Any change is recorded in `ProbeResult.notes`.
+
+Padding never enters a statistic: sentences are batched with right padding and an attention mask
+(sorted by length to waste little), pooling uses real tokens only and every attention map is
+cropped to its sentence's real n x n block, so a sentence's numbers do not depend on its batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from regpt2.core.batching import pad_id_of
+from regpt2.core.errors import UserError
+from regpt2.core.stats import bootstrap_mean_interval, correlate
+
+ENGLISH = "en"
+DepthPolicy = Literal["scale", "clip", "error"]
+DEPTH_POLICIES: tuple[str, ...] = ("scale", "clip", "error")
+#: Per-language numbers that `correlate_with_metric` correlates by default.
+PROBE_FIELDS: tuple[str, ...] = (
+    "attention_entropy",
+    "attention_entropy_relative",
+    "early",
+    "late",
+    "gain",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Entropy of attention maps
+# --------------------------------------------------------------------------------------------
+
+
+def shannon_entropy(weights: torch.Tensor | np.ndarray) -> float:
+    """Shannon entropy in nats of non-negative weights (any shape), normalised to sum 1 first."""
+    p = torch.as_tensor(weights, dtype=torch.float64).flatten()
+    total = p.sum()
+    if not torch.isfinite(total) or total <= 0 or bool((p < 0).any()):
+        raise ValueError("entropy needs finite non-negative weights with a positive sum")
+    p = p / total
+    return float(-torch.xlogy(p, p).sum())
+
+
+def attention_entropy(attention: torch.Tensor) -> float:
+    """The study's entropy of one sentence's attention (L, H, n, n): mean over L and H, sum-1 map.
+
+    A 2-D (n, n) map is taken as is. Crop the map to the sentence's real tokens first.
+    """
+    attn = torch.as_tensor(attention, dtype=torch.float64)
+    if attn.dim() < 2 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"attention must end in a square (n, n) map, got {tuple(attn.shape)}")
+    mean_map = attn.reshape(-1, attn.shape[-2], attn.shape[-1]).mean(dim=0)
+    return shannon_entropy(mean_map)
+
+
+def uniform_causal_entropy(n_tokens: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of the sum-1 n x n map of uniform causal attention: ln n + ln(n!)/n."""
+    n = np.asarray(n_tokens, dtype=np.float64)
+    if (n < 1).any():
+        raise ValueError("uniform_causal_entropy needs n >= 1 tokens")
+    return np.log(n) + np.array([math.lgamma(k + 1) for k in n.flat]).reshape(n.shape) / n
+
+
+def relative_entropy_to_uniform(entropy: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """Attention entropy / uniform causal attention's over as many tokens (1 for 1 token)."""
+    uniform = uniform_causal_entropy(n_tokens)
+    return np.divide(entropy, uniform, out=np.ones_like(uniform), where=uniform > 0)
+
+
+def head_entropies(attention: torch.Tensor) -> torch.Tensor:
+    """Per-layer, per-head entropy of one sentence's attention (L, H, n, n) -> (L, H) in nats.
+
+    Each query row is normalised to sum 1, its entropy taken, and the n rows averaged.
+    """
+    attn = torch.as_tensor(attention, dtype=torch.float64)
+    if attn.dim() != 4 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"attention must be (L, H, n, n), got {tuple(attn.shape)}")
+    rows = attn / attn.sum(dim=-1, keepdim=True)
+    return (-torch.xlogy(rows, rows).sum(dim=-1)).mean(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-sentence statistics (batched forward passes)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SentenceStatistics:
+    """Per-sentence probe numbers for one list of sentences, in input order.
+
+    n_tokens (N,): real tokens after truncation; truncated (N,): whether the sentence was cut;
+    pooled (N, L+1, D): mean-pooled hidden states (float32); attention_entropy (N,): the study's
+    entropy; head_entropy (N, L, H): per-layer, per-head entropy.
+    """
+
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+    pooled: np.ndarray
+    attention_entropy: np.ndarray
+    head_entropy: np.ndarray
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.head_entropy.shape[1])
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.head_entropy.shape[2])
+
+
+def _model_device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def _tokenize(
+    tokenizer: Any, texts: Sequence[str], max_length: int, language: str
+) -> tuple[list[list[int]], list[bool]]:
+    # One token more than allowed tells which sentences were cut; then keep max_length.
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length + 1)
+    ids_list = [list(ids) for ids in encoded["input_ids"]]
+    truncated = [len(ids) > max_length for ids in ids_list]
+    ids_list = [ids[:max_length] for ids in ids_list]
+    for row, ids in enumerate(ids_list):
+        if not ids:
+            raise UserError(
+                f"probe: sentence {row} of language '{language}' has no tokens; "
+                "drop empty rows from the parallel sentences"
+            )
+    return ids_list, truncated
+
+
+def _forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    output = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        output_hidden_states=True,
+        output_attentions=True,
+    )
+    attentions = getattr(output, "attentions", None)
+    if attentions is None or len(attentions) == 0:
+        raise UserError(
+            "probe: the model returned no attentions; load Hugging Face models with "
+            "attn_implementation='eager' (sdpa/flash attention cannot return them)"
+        )
+    hidden_states = getattr(output, "hidden_states", None)
+    if hidden_states is None or len(hidden_states) == 0:
+        raise UserError("probe: the model returned no hidden_states with output_hidden_states=True")
+    if len(hidden_states) != len(attentions) + 1:
+        raise UserError(
+            f"probe: the model returned {len(hidden_states)} hidden states for "
+            f"{len(attentions)} attention layers; expected layers + 1 (embeddings first)"
+        )
+    return hidden_states, attentions
+
+
+def sentence_statistics(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_length: int = 128,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    language: str = "?",
+) -> SentenceStatistics:
+    """Run the model over `texts` in right-padded batches; per-sentence statistics, input order."""
+    if max_length < 1 or batch_size < 1:
+        raise UserError(
+            f"probe: max_length ({max_length}) and batch_size ({batch_size}) must be >= 1"
+        )
+    if not texts:
+        raise UserError(f"probe: language '{language}' has no sentences")
+    ids_list, truncated = _tokenize(tokenizer, texts, max_length, language)
+    device = torch.device(device) if device is not None else _model_device(model)
+    pad_id = pad_id_of(tokenizer)
+    lengths = np.array([len(ids) for ids in ids_list], dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")  # longest first: little padding, early OOM
+
+    n = len(ids_list)
+    pooled: np.ndarray | None = None
+    entropy = np.zeros(n, dtype=np.float64)
+    heads: np.ndarray | None = None
+
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with torch.inference_mode():
+            batches = range(0, n, batch_size)
+            for start in tqdm(batches, desc=f"probe {language}", leave=False):
+                rows = order[start : start + batch_size]
+                width = int(lengths[rows].max())
+                input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for b, row in enumerate(rows):
+                    input_ids[b, : lengths[row]] = torch.tensor(ids_list[row], dtype=torch.long)
+                    mask[b, : lengths[row]] = 1
+                hidden_states, attentions = _forward(model, input_ids.to(device), mask.to(device))
+
+                # Mean pooling over real tokens only (padding replaced by 0, never multiplied:
+                # a NaN at a padded position must not leak in).
+                # Statistics in float64, on the model's device (CPU for MPS: no float64 there).
+                where = hidden_states[0].device
+                where = torch.device("cpu") if where.type == "mps" else where
+                hs = torch.stack([h.detach().to(where, torch.float64) for h in hidden_states])
+                batch_mask = mask.to(where)
+                real = batch_mask.bool()[None, :, :, None]
+                counts = batch_mask.sum(dim=1).to(torch.float64)[None, :, None]
+                batch_pooled = torch.where(real, hs, torch.zeros((), dtype=hs.dtype, device=where))
+                batch_pooled = (batch_pooled.sum(2) / counts).permute(1, 0, 2).cpu().numpy()
+                del hs  # (B, L+1, D) kept; the (L+1, B, T, D) stack freed
+
+                attn = torch.stack([a.detach().to(where, torch.float64) for a in attentions])
+                if pooled is None:
+                    pooled = np.zeros((n, *batch_pooled.shape[1:]), dtype=np.float32)
+                    heads = np.zeros((n, attn.shape[0], attn.shape[2]), dtype=np.float64)
+                for b, row in enumerate(rows):
+                    k = int(lengths[row])
+                    sentence_attn = attn[:, b, :, :k, :k]  # (L, H, k, k): the real block only
+                    entropy[row] = attention_entropy(sentence_attn)
+                    heads[row] = head_entropies(sentence_attn).cpu().numpy()
+                    pooled[row] = batch_pooled[b]
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    assert pooled is not None and heads is not None
+    return SentenceStatistics(
+        n_tokens=lengths,
+        truncated=np.array(truncated, dtype=bool),
+        pooled=pooled,
+        attention_entropy=entropy,
+        head_entropy=heads,
+    )
+
+
+def cosine_similarity(pooled: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine similarity along the last axis of two equally shaped arrays (e.g. (N, L+1, D))."""
+    a = np.asarray(pooled, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    dot = (a * b).sum(axis=-1)
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(dot / norms, -1.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Layer ranges
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerRanges:
+    """Resolved early/late ranges: study-numbered layers and the hidden_states indices they read."""
+
+    early_layers: tuple[int, int]
+    late_layers: tuple[int, int]
+    early_hidden_states: tuple[int, int]
+    late_hidden_states: tuple[int, int]
+    notes: tuple[str, ...] = ()
+
+
+def _check_range(name: str, span: Sequence[int]) -> tuple[int, int]:
+    try:
+        first, last = (int(x) for x in span)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"probe: {name} must be two layer numbers [first, last], got {span!r}"
+        ) from None
+    if first < 0 or last < first:
+        raise UserError(f"probe: {name} must satisfy 0 <= first <= last, got [{first}, {last}]")
+    return first, last
+
+
+def resolve_layer_ranges(
+    n_layers: int,
+    *,
+    early_layers: Sequence[int] = (0, 3),
+    late_layers: Sequence[int] = (8, 11),
+    first_hidden_state: int = 0,
+    reference_layers: int = 12,
+    depth_policy: DepthPolicy = "scale",
+) -> LayerRanges:
+    """Map the study's inclusive early/late layer ranges onto a model with `n_layers` blocks."""
+    if n_layers < 1:
+        raise UserError(f"probe: the model has {n_layers} layers; at least 1 is needed")
+    if first_hidden_state not in (0, 1):
+        raise UserError(
+            f"probe: first_hidden_state must be 0 (layer 0 = embeddings) or 1 "
+            f"(layer 0 = first block), got {first_hidden_state}"
+        )
+    if depth_policy not in DEPTH_POLICIES:
+        raise UserError(
+            f"probe: depth_policy must be one of {DEPTH_POLICIES}, got {depth_policy!r}"
+        )
+    if reference_layers < 1:
+        raise UserError(f"probe: reference_layers must be >= 1, got {reference_layers}")
+    spans = {"early_layers": _check_range("early_layers", early_layers)}
+    spans["late_layers"] = _check_range("late_layers", late_layers)
+    available = n_layers + 1 - first_hidden_state  # study layers 0 .. available-1
+    notes: list[str] = []
+    resolved: dict[str, tuple[int, int]] = {}
+    for name, (first, last) in spans.items():
+        if depth_policy == "scale" and n_layers != reference_layers:
+            if last >= reference_layers:
+                raise UserError(
+                    f"probe: {name} [{first}, {last}] lies outside the {reference_layers} "
+                    "reference layers it is scaled from; fix the range or reference_layers"
+                )
+            new = (
+                (first * n_layers) // reference_layers,
+                math.ceil((last + 1) * n_layers / reference_layers) - 1,
+            )
+            notes.append(
+                f"{name} {first}-{last} of a {reference_layers}-layer model scaled to "
+                f"{new[0]}-{new[1]} for this {n_layers}-layer model"
+            )
+        elif last >= available:
+            if depth_policy != "clip" or first >= available:
+                raise UserError(
+                    f"probe: {name} [{first}, {last}] does not fit the model's layers "
+                    f"0-{available - 1} (first_hidden_state={first_hidden_state}); change the "
+                    "range or use depth_policy 'scale' or 'clip'"
+                )
+            new = (first, available - 1)
+            notes.append(f"{name} {first}-{last} clipped to {new[0]}-{new[1]}")
+        else:
+            new = (first, last)
+        resolved[name] = new
+    early, late = resolved["early_layers"], resolved["late_layers"]
+    if early == late:
+        notes.append("early and late layers coincide: the gain is 0 by construction")
+    return LayerRanges(
+        early_layers=early,
+        late_layers=late,
+        early_hidden_states=(early[0] + first_hidden_state, early[1] + first_hidden_state),
+        late_hidden_states=(late[0] + first_hidden_state, late[1] + first_hidden_state),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per-language summary
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LanguageProbe:
+    """One language's probe numbers (entropies in nats; similarities against English)."""
+
+    language: str
+    n_sentences: int
+    mean_tokens: float
+    n_truncated: int
+    attention_entropy: float
+    attention_entropy_interval: list[float]
+    attention_entropy_relative: float  # / uniform causal attention over as many tokens
+    attention_entropy_per_layer_head: list[list[float]]  # [layer][head]
+    similarity_per_layer: list[float]  # index k = hidden_states[k]
+    early: float
+    late: float
+    gain: float
+    gain_interval: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProbeResult:
+    """The probe over all languages plus the settings needed to read the numbers."""
+
+    languages: dict[str, LanguageProbe]
+    n_layers: int
+    n_heads: int
+    first_hidden_state: int
+    early_layers: list[int]
+    late_layers: list[int]
+    early_hidden_states: list[int]
+    late_hidden_states: list[int]
+    max_length: int
+    confidence: float
+    entropy_unit: str = "nats"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dict (languages keep their input order)."""
+        data = asdict(self)
+        data["languages"] = {lang: probe.to_dict() for lang, probe in self.languages.items()}
+        return data
+
+
+def validate_parallel(sentences: Mapping[str, Sequence[str]]) -> int:
+    """Check parallel sentences: 'en' present and non-empty, every language aligned; return N."""
+    if ENGLISH not in sentences:
+        raise UserError(
+            f"probe: the parallel sentences have no '{ENGLISH}' rows "
+            f"(languages: {', '.join(sentences) or 'none'}); English is the reference"
+        )
+    n = len(sentences[ENGLISH])
+    if n == 0:
+        raise UserError(f"probe: the '{ENGLISH}' parallel sentences are empty")
+    for lang, rows in sentences.items():
+        if isinstance(rows, str):
+            raise UserError(f"probe: language '{lang}' must be a list of sentences, not a string")
+        if len(rows) != n:
+            raise UserError(
+                f"probe: language '{lang}' has {len(rows)} rows but '{ENGLISH}' has {n}; "
+                "parallel sentences must be aligned row by row"
+            )
+        for row, text in enumerate(rows):
+            if not isinstance(text, str):
+                raise UserError(
+                    f"probe: row {row} of language '{lang}' is {type(text).__name__}, not text"
+                )
+    return n
+
+
+def summarize_language(
+    language: str,
+    stats: SentenceStatistics,
+    english: SentenceStatistics,
+    ranges: LayerRanges,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> LanguageProbe:
+    """Aggregate one language's per-sentence statistics against English's into a summary."""
+    similarity = cosine_similarity(stats.pooled, english.pooled)  # (N, L+1)
+    e0, e1 = ranges.early_hidden_states
+    l0, l1 = ranges.late_hidden_states
+    per_sentence_gain = similarity[:, l0 : l1 + 1].mean(1) - similarity[:, e0 : e1 + 1].mean(1)
+    per_layer = similarity.mean(axis=0)
+    early = float(per_layer[e0 : e1 + 1].mean())
+    late = float(per_layer[l0 : l1 + 1].mean())
+    boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    return LanguageProbe(
+        language=language,
+        n_sentences=int(stats.n_tokens.size),
+        mean_tokens=float(stats.n_tokens.mean()),
+        n_truncated=int(stats.truncated.sum()),
+        attention_entropy=float(stats.attention_entropy.mean()),
+        attention_entropy_interval=list(bootstrap_mean_interval(stats.attention_entropy, **boot)),
+        attention_entropy_relative=float(
+            relative_entropy_to_uniform(stats.attention_entropy, stats.n_tokens).mean()
+        ),
+        attention_entropy_per_layer_head=stats.head_entropy.mean(axis=0).tolist(),
+        similarity_per_layer=per_layer.tolist(),
+        early=early,
+        late=late,
+        gain=late - early,
+        gain_interval=list(bootstrap_mean_interval(per_sentence_gain, **boot)),
+    )
+
+
+def probe_parallel(
+    model: Any,
+    tokenizer: Any,
+    sentences: Mapping[str, Sequence[str]],
+    *,
+    max_length: int = 128,
+    batch_size: int = 16,
+    first_hidden_state: int = 0,
+    early_layers: Sequence[int] = (0, 3),
+    late_layers: Sequence[int] = (8, 11),
+    reference_layers: int = 12,
+    depth_policy: DepthPolicy = "scale",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> ProbeResult:
+    """Probe every language of `sentences` (aligned with 'en'); see the module docstring."""
+    validate_parallel(sentences)
+    if n_resamples < 1:
+        raise UserError(f"probe: n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise UserError(f"probe: confidence must be between 0 and 1, got {confidence}")
+    layer_settings = {
+        "early_layers": early_layers,
+        "late_layers": late_layers,
+        "first_hidden_state": first_hidden_state,
+        "reference_layers": reference_layers,
+        "depth_policy": depth_policy,
+    }
+    # Check the layer settings before the first forward pass, on a nominal depth.
+    resolve_layer_ranges(reference_layers, **layer_settings)
+    run = {"max_length": max_length, "batch_size": batch_size, "device": device}
+    english = sentence_statistics(model, tokenizer, sentences[ENGLISH], language=ENGLISH, **run)
+    ranges = resolve_layer_ranges(english.n_layers, **layer_settings)
+    summary = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    languages: dict[str, LanguageProbe] = {}
+    for lang, rows in sentences.items():
+        stats = (
+            english
+            if lang == ENGLISH
+            else sentence_statistics(model, tokenizer, rows, language=lang, **run)
+        )
+        languages[lang] = summarize_language(lang, stats, english, ranges, **summary)
+    return ProbeResult(
+        languages=languages,
+        n_layers=english.n_layers,
+        n_heads=english.n_heads,
+        first_hidden_state=first_hidden_state,
+        early_layers=list(ranges.early_layers),
+        late_layers=list(ranges.late_layers),
+        early_hidden_states=list(ranges.early_hidden_states),
+        late_hidden_states=list(ranges.late_hidden_states),
+        max_length=max_length,
+        confidence=confidence,
+        notes=list(ranges.notes),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Correlation with another per-language metric
+# --------------------------------------------------------------------------------------------
+
+
+def _language_value(probe: LanguageProbe | Mapping[str, Any], name: str) -> float:
+    value = getattr(probe, name) if isinstance(probe, LanguageProbe) else probe[name]
+    return float(value)
+
+
+def correlate_with_metric(
+    probe: ProbeResult | Mapping[str, Any],
+    metric: Mapping[str, float],
+    *,
+    fields: Sequence[str] = PROBE_FIELDS,
+    exclude: Sequence[str] = (ENGLISH,),
+) -> dict[str, dict[str, Any]]:
+    """Correlate per-language probe numbers with a per-language metric (e.g. zero-shot accuracy).
+
+    `probe` is a ProbeResult, its `to_dict()`, or {lang: LanguageProbe | dict}. Languages present
+    in both and not in `exclude` (English by default: its similarity is 1 by construction) are
+    used, in probe order. Returns {field: regpt2.stats.correlate(...) + {"languages": [...]}}.
+    """
+    if isinstance(probe, ProbeResult):
+        per_language: Mapping[str, Any] = probe.languages
+    elif "languages" in probe and isinstance(probe["languages"], Mapping):
+        per_language = probe["languages"]
+    else:
+        per_language = probe
+    languages = [lang for lang in per_language if lang in metric and lang not in exclude]
+    results: dict[str, dict[str, Any]] = {}
+    for name in fields:
+        try:
+            xs = [_language_value(per_language[lang], name) for lang in languages]
+        except (AttributeError, KeyError):
+            raise UserError(
+                f"probe: '{name}' is not a per-language probe number; use one of "
+                f"{', '.join(PROBE_FIELDS)}"
+            ) from None
+        ys = [float(metric[lang]) for lang in languages]
+        results[name] = {**correlate(xs, ys), "languages": languages}
+    return results

@@ -1,0 +1,1 @@
+"""The one fine-tuning loop (full or LoRA) and its resumable checkpoints."""

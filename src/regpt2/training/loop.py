@@ -1,0 +1,324 @@
+"""The one training loop: pretraining, full fine-tuning and LoRA all run through `train`.
+
+What differs between stages is passed in: how batches are made (`collate`), what the loss is
+(`loss_fn`), and how the dev score is computed (`evaluate_fn`). The loop itself owns the things
+that must be right everywhere: seeded batch order, gradient accumulation, bf16 autocast, periodic
+dev evaluation keeping the best weights, a resumable checkpoint and the per-step loss log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from regpt2.core import distributed
+from regpt2.core.errors import UserError
+from regpt2.core.io import atomic_path
+from regpt2.training.checkpoint import (
+    Checkpoint,
+    fingerprint_of,
+    load_trainable_state,
+    trainable_state,
+)
+
+Batch = dict[str, torch.Tensor]
+# A loss function returns the loss to optimise, or (loss, {name: value}) to also log other
+# per-step numbers (pretraining logs the loss over real tokens beside the padded one).
+LossFn = Callable[[torch.nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    seed: int
+    epochs: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    weight_decay: float
+    eval_every: int = 0  # optimizer steps between dev evaluations; 0 = at each epoch's end
+    bf16: bool = False
+    optimizer: str = "regpt2"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6
+    checkpoint_every: int = 200  # optimizer steps between resumable checkpoints
+    # Batches are formed from chunks of this many batches sorted by length, so that padding is
+    # small while the order stays random (1 = plain random batches).
+    length_group_batches: int = 50
+
+    @classmethod
+    def from_params(cls, section, **overrides) -> LoopConfig:
+        names = {f for f in cls.__dataclass_fields__ if hasattr(section, f)}
+        values = {name: getattr(section, name) for name in names}
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    micro_batches: int = 0
+    examples_seen: int = 0
+    tokens_seen: int = 0
+    losses: list[float] = field(default_factory=list)  # one per optimizer step
+    extras: dict[str, list[float]] = field(default_factory=dict)  # per optimizer step, too
+    evaluations: list[dict] = field(default_factory=list)  # {"step", "score"}
+    best_score: float | None = None
+    best_step: int | None = None
+    bf16_used: bool = False
+    resumed_from_step: int = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return sum(self.losses) / len(self.losses) if self.losses else math.nan
+
+
+def pick_device() -> torch.device:
+    """This process's device: its own GPU under torchrun, else the GPU if any, else the CPU."""
+    return distributed.device()
+
+
+def bf16_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, group: int = 50
+) -> list[list[int]]:
+    """Random batches of similar lengths: shuffle, sort within groups, shuffle the batches."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = batch_size * max(1, group)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        piece = sorted(order[start : start + chunk], key=lambda i: -lengths[i])
+        batches.extend(piece[i : i + batch_size] for i in range(0, len(piece), batch_size))
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
+
+
+def make_optimizer(model: torch.nn.Module, config: LoopConfig) -> torch.optim.Optimizer:
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise UserError("the model has no trainable parameters")
+    if config.optimizer == "regpt2":
+        from regpt2.gpt2.optim import AdamW
+
+        return AdamW(
+            parameters,
+            lr=config.lr,
+            betas=config.betas,
+            eps=config.eps,
+            weight_decay=config.weight_decay,
+            correct_bias=True,
+        )
+    if config.optimizer == "torch":
+        return torch.optim.AdamW(
+            parameters, lr=config.lr, betas=config.betas, eps=config.eps,
+            weight_decay=config.weight_decay,
+        )  # fmt: skip
+    raise UserError(f"unknown optimizer {config.optimizer!r}; use regpt2 or torch")
+
+
+def train(
+    model: torch.nn.Module,
+    *,
+    lengths: Sequence[int],
+    collate: Callable[[list[int]], Batch],
+    loss_fn: LossFn,
+    config: LoopConfig,
+    evaluate_fn: Callable[[torch.nn.Module], float] | None = None,
+    checkpoint_dir: Path | None = None,
+    inputs_digest: str = "",
+    description: str = "train",
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train `model` in place; when `evaluate_fn` is given, end with the best-scoring weights.
+
+    `lengths[i]` is the token length of example i (for length grouping); `collate(indices)`
+    builds a batch of tensors; `loss_fn(model, batch)` returns the mean loss of the batch.
+    `inputs_digest` (see `digest`) identifies everything the batches and the dev score are
+    made from: a checkpoint left by a killed run is resumed only when it matches.
+    """
+    if not lengths:
+        raise UserError(f"{description}: no training examples")
+    if checkpoint_dir is not None and not inputs_digest:
+        raise ValueError("a resumable run needs the inputs_digest of what it trains on")
+    distributed.setup()
+    world = distributed.world_size()
+    if config.batch_size < world:
+        raise UserError(
+            f"{description}: batch_size {config.batch_size} is smaller than the {world} "
+            "processes that share each batch"
+        )
+    device = device or pick_device()
+    model.to(device)
+    forward_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    use_bf16 = config.bf16 and bf16_supported(device)
+    optimizer = make_optimizer(model, config)
+    fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint)
+    result = TrainResult(bf16_used=use_bf16)
+
+    batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+
+    start_epoch, skip_batches = 0, 0
+    state = checkpoint.load("last.pt")
+    if state is not None:
+        load_trainable_state(model, state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for key, value in state["result"].items():
+            setattr(result, key, value)
+        result.resumed_from_step = result.steps
+        start_epoch, skip_batches = state["epoch"], state["batch_in_epoch"]
+
+    def evaluate_and_keep_best() -> None:
+        if evaluate_fn is None:
+            return
+        model.eval()
+        score = float(evaluate_fn(model))
+        model.train()
+        result.evaluations.append({"step": result.steps, "score": score})
+        if result.best_score is None or score > result.best_score:
+            result.best_score, result.best_step = score, result.steps
+            checkpoint.save("best.pt", {"model": trainable_state(model)})
+            best_in_memory.clear()
+            best_in_memory.update(trainable_state(model))
+
+    def save_last(epoch: int, batch_in_epoch: int) -> None:
+        checkpoint.save(
+            "last.pt",
+            {
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "result": {k: v for k, v in asdict(result).items()},
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+            },
+        )
+
+    best_in_memory: dict[str, torch.Tensor] = {}
+    if state is not None:
+        best = checkpoint.load("best.pt")
+        if best is not None:
+            best_in_memory.update(best["model"])
+
+    model.train()
+    progress = tqdm(total=total_steps, initial=result.steps, desc=description, mininterval=2)
+    for epoch in range(start_epoch, config.epochs):
+        batches = length_grouped_batches(
+            lengths, config.batch_size, config.seed + epoch, config.length_group_batches
+        )
+        accumulated, pending_loss, pending_extras = 0, 0.0, {}
+        for batch_index in range(skip_batches, len(batches)):
+            indices = batches[batch_index]
+            last_in_epoch = batch_index == len(batches) - 1
+            closes_step = accumulated + 1 == config.grad_accum or last_in_epoch
+            # Each rank takes its share of the batch; its loss is weighted so that DDP's mean
+            # over ranks equals the mean over the whole batch. A rank left without an example
+            # (a short last batch) runs one with weight 0, as every rank must join backward.
+            local = distributed.shard(indices)
+            weight = len(local) * world / len(indices)
+            batch = {k: v.to(device) for k, v in collate(local or indices[:1]).items()}
+            sync = (
+                contextlib.nullcontext() if closes_step or world == 1 else forward_model.no_sync()
+            )
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    loss = loss_fn(forward_model, batch)
+                extras = {}
+                if isinstance(loss, tuple):
+                    loss, extras = loss
+                if not torch.isfinite(loss):
+                    raise UserError(
+                        f"{description}: loss became {loss.item()} at step {result.steps}"
+                    )
+                (loss * weight / config.grad_accum).backward()
+            logged = _batch_mean({"loss": loss.item(), **extras}, weight)
+            for name, value in logged.items():
+                if name != "loss":
+                    pending_extras[name] = pending_extras.get(name, 0.0) + value
+            pending_loss += logged["loss"] / config.grad_accum
+            accumulated += 1
+            result.micro_batches += 1
+            result.examples_seen += len(indices)
+            result.tokens_seen += sum(int(lengths[i]) for i in indices)
+            if not closes_step:
+                continue
+            if accumulated < config.grad_accum:  # a short final group: rescale to its mean
+                for parameter in model.parameters():
+                    if parameter.grad is not None:
+                        parameter.grad.mul_(config.grad_accum / accumulated)
+                pending_loss *= config.grad_accum / accumulated
+            for name, value in pending_extras.items():
+                result.extras.setdefault(name, []).append(value / accumulated)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.losses.append(pending_loss)
+            progress.update(1)
+            progress.set_postfix(loss=f"{pending_loss:.4f}", refresh=False)
+            accumulated, pending_loss, pending_extras = 0, 0.0, {}
+            if config.eval_every and result.steps % config.eval_every == 0:
+                evaluate_and_keep_best()
+            if config.checkpoint_every and result.steps % config.checkpoint_every == 0:
+                save_last(epoch, batch_index + 1)
+        skip_batches = 0
+        if not config.eval_every or result.steps % config.eval_every:
+            evaluate_and_keep_best()
+        save_last(epoch + 1, 0)
+    progress.close()
+
+    if best_in_memory:
+        load_trainable_state(model, best_in_memory)
+    model.eval()
+    distributed.barrier()
+    if distributed.is_main_process():
+        checkpoint.clear()
+    return result
+
+
+def _batch_mean(values: dict[str, float], weight: float) -> dict[str, float]:
+    """Per-rank means -> means over the whole batch (each rank's weight is its share x world)."""
+    world = distributed.world_size()
+    if world == 1:
+        return values
+    names = sorted(values)
+    totals = torch.tensor([values[name] * weight / world for name in names], dtype=torch.float64)
+    torch.distributed.all_reduce(totals)
+    return dict(zip(names, totals.tolist(), strict=True))
+
+
+def write_loss_curve(path: Path, result: TrainResult) -> None:
+    """Per-step loss (and logged extras) as CSV `step,loss,...` for `dvc plots`."""
+    columns = {"loss": result.losses, **result.extras}
+    losses = result.losses
+    lines = ["step," + ",".join(columns)]
+    for step in range(len(losses)):
+        lines.append(f"{step + 1}," + ",".join(f"{columns[c][step]:.6f}" for c in columns))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def timing(result: TrainResult, seconds: float) -> dict:
+    """Wall time and throughput of a training run: kept beside the results (the report shows
+    them), never in DVC metrics, whose diffs must show only changed results."""
+    return {
+        "seconds": round(seconds, 1),
+        "steps": result.steps,
+        "train_tokens_per_second": round(result.tokens_seen / seconds, 1) if seconds else None,
+        "bf16": result.bf16_used,
+    }
