@@ -1,4 +1,5 @@
-"""Throughput of the training loop (regpt2.train.train) at 1 and 2 CPU processes (torchrun + DDP).
+"""Throughput of the training loop (regpt2.training.loop.train) at 1 and 2 CPU processes
+(torchrun + DDP).
 
 Both runs train the same tiny hand-written GPT-2 (seed 0) on the same demo English NLI prompts
 (the study's template, loss on the label token, as `regpt2.nli.finetune` does) with the same

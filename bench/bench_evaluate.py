@@ -6,7 +6,7 @@ On the same model and the same encoded examples, in one run:
     do_sample=False)` on a Hugging Face model (the hand-written GPT-2 through `to_hf_model()`,
     any other causal LM as it is), the new token decoded and stripped; correct iff it equals the
     gold digit;
-(b) ours: `regpt2.evaluate.predict` on length-sorted, left-padded batches (one forward pass per
+(b) ours: `regpt2.nli.scorer.predict` on length-sorted, left-padded batches (one forward pass per
     batch, argmax of the label position over the full vocabulary).
 
 (c) with --breakdown: batch-1 forward passes of (a)'s model without `generate`, to split (a)'s
@@ -25,9 +25,9 @@ CPU time, examples/s and the speed ratio (goal: ours >= 20x faster).
 
 --model: `toy` (a GPT-2 built here, random init, shape --n-embd/--n-layer/--n-head, with the
 real GPT-2 tokenizer from ../shared/data/tokenizers/gpt2 when present, else the demo BPE) or a
-model source for `regpt2.models.load_pretrained_lm` (a GPT-2 folder, HF model folder, GGUF
+model source for `regpt2.sources.models.load_pretrained_lm` (a GPT-2 folder, HF model folder, GGUF
 file, hub:ID when cached). --xnli: an XNLI source; default ../shared/data/xnli when present,
-else `demo`. The prompt is `regpt2.nli.make_prompt` with the nli section of params.yaml.
+else `demo`. The prompt is `regpt2.nli.finetune.make_prompt` with the nli section of params.yaml.
 """
 
 from __future__ import annotations

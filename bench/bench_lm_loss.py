@@ -1,7 +1,7 @@
-"""Time a toy pretraining step: chunked LM-head loss (regpt2.lm_loss) against full logits.
+"""Time a toy pretraining step: chunked LM-head loss (regpt2.gpt2.lm_loss) against full logits.
 
-The step is the `pretrain` stage's (the study's toy config, ../shared/STUDY.md on development
-machines: hidden 128, 2 layers, 4 heads, MLP 384, context 128, batch 4, GPT-2's 50,257-token
+The step is the `pretrain` stage's (the study's toy config,
+its section 1: hidden 128, 2 layers, 4 heads, MLP 384, context 128, batch 4, GPT-2's 50,257-token
 vocabulary, the hand-written AdamW). The peer is the path pretraining used before:
 `model(...).logits` for every position, then `F.cross_entropy` with per-position losses. Both get
 the same weights and batch (right-padded to the real data's share of padding, ~57%); steps of all

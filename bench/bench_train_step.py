@@ -50,7 +50,7 @@ from regpt2.gpt2.model import GPT2LMHead  # noqa: E402
 from regpt2.gpt2.optim import AdamW  # noqa: E402
 
 CONFIGS = {
-    # The study's section 1 (../shared/STUDY.md on development machines): hidden 128, 2 layers,
+    # The study's section 1 toy config (params.yaml's pretrain): hidden 128, 2 layers,
     # 4 heads, MLP 384, context 128; batch 4.
     "toy": (dict(n_positions=128, n_embd=128, n_layer=2, n_head=4, n_inner=384), 4, 128),
     "small": (dict(vocab_size=8192, n_positions=256, n_embd=256, n_layer=4, n_head=8), 4, 128),

@@ -1,9 +1,9 @@
 """Parameter counts and a COMPUTED peak-memory estimate of the study's Qwen2.5-0.5B LoRA run.
 
-The model is built by hand from Qwen2.5-0.5B's shape (hidden 896, MLP 4864, 24 layers, 14 heads,
-2 KV heads, vocab 151936, tied embeddings) on the `meta` device: nothing is downloaded or
-allocated. LoRA is applied with the study's settings through `regpt2.lora.apply_lora` and the
-counts come from `regpt2.lora.parameter_counts` (exact).
+The model is built by hand from Qwen2.5-0.5B's shape (hidden 896, MLP 4864, 24 layers, 14 heads, 2
+KV heads, vocab 151936, tied embeddings) on the `meta` device: nothing is downloaded or allocated.
+LoRA is applied with the study's settings through `regpt2.training.lora.apply_lora` and the counts
+come from `regpt2.training.lora.parameter_counts` (exact).
 
 Peak training memory, micro-batch 8, bf16 autocast over fp32 weights (as `stages/qwen_lora.py`
 runs it: `load_causal_lm` loads float32, the loop autocasts; torch AdamW), at the end of the
@@ -69,7 +69,7 @@ from regpt2.core.batching import left_padded  # noqa: E402
 from regpt2.nli.scorer import label_position_logits  # noqa: E402
 from regpt2.training.lora import apply_lora, parameter_counts  # noqa: E402
 
-# The study's section 4 (../shared/STUDY.md on development machines) / params.yaml qwen_lora.
+# The study's section 4 settings, as params.yaml's qwen_lora section has them.
 LORA = dict(r=8, alpha=32, dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}

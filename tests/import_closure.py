@@ -32,7 +32,8 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from regpt2 import stats` imports regpt2.stats; `from regpt2.x import f` regpt2.x
+            # `from regpt2.core import stats` imports regpt2.core.stats; `from regpt2.x import f`
+            # regpt2.x
             found = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue

@@ -195,7 +195,7 @@ def test_read_only_output_folder(tmp_path):
     (tmp_path / "out").chmod(0o555)
     try:
         script = (
-            "from regpt2.core.errors import run_stage\nfrom regpt2.io import write_json\n"
+            "from regpt2.core.errors import run_stage\nfrom regpt2.core.io import write_json\n"
             'run_stage(lambda: write_json("out/metrics.json", {}))\n'
         )
         completed = subprocess.run(

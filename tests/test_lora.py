@@ -1,4 +1,5 @@
-"""LoRA through peft (regpt2.lora) on a tiny Qwen2, and loading causal LMs (regpt2.models).
+"""LoRA through peft (regpt2.training.lora) on a tiny Qwen2, and loading causal LMs
+(regpt2.sources.models).
 
 Everything is built in-process from the demo tokenizer: no ../shared, no network.
 """
@@ -30,8 +31,7 @@ from regpt2.training.lora import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# The study's settings (its section 4, ../shared/STUDY.md on development machines; params.yaml
-# qwen_lora).
+# The study's settings (its section 4, as params.yaml's qwen_lora section has them).
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 R, ALPHA, DROPOUT = 8, 32, 0.1
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"

@@ -581,7 +581,7 @@ def test_stage_script_writes_the_report(tmp_path, monkeypatch):
 
 
 def test_study_numbers_match_study_md():
-    """study.py is a transcription: every published per-language number appears in
+    """analysis/published.py is a transcription: every published per-language number appears in
     the study (../shared/STUDY.md beside the project; skipped where it is absent)."""
     shared = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
     path = shared / "STUDY.md"

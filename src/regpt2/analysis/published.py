@@ -1,7 +1,8 @@
 """The study's published numbers, as data, for the report's side-by-side columns.
 
-Provenance: transcribed by hand from ../shared/STUDY.md ("The study this project reproduces and
-extends"), which quotes the course study "Reconstructing GPT-2: Pretraining, Fine-Tuning, and
+Provenance: transcribed by hand from the study's write-up (kept outside the repository; where a
+copy sits at ../shared/STUDY.md, tests/test_report.py checks every number against it), which
+quotes the course study "Reconstructing GPT-2: Pretraining, Fine-Tuning, and
 Cross-Lingual Generalization in Transformer Models" and its notebook. Section numbers below are
 the study's. Accuracies are test-set percentages unless named otherwise; nothing here is computed.
 When the write-up and the notebook disagree, both are kept under separate names.
@@ -132,7 +133,8 @@ FLORES_TOKENS_VS_EN: Final = _frozen(
 )  # fmt: skip
 
 
-#: The study's tier rule: the project's rule (`regpt2.params.Selection.tier`) at its thresholds.
+#: The study's tier rule: the project's rule (`regpt2.config.params.Selection.tier`) at its
+#: thresholds.
 STUDY_TIER_RULE: Final = Selection(
     tier1_max_fertility=TIER1_MAX_FERTILITY,
     tier1_min_accuracy=TIER1_MIN_ACCURACY,

@@ -197,7 +197,7 @@ class Selection(Section):
     def tier(self, fertility: float, accuracy: float) -> int:
         """Tier 1: low fertility and good transfer; tier 3: high fertility and poor transfer;
         everything between is tier 2. The one implementation of the rule (see
-        `regpt2.selection.assign_tier` and `regpt2.study.study_tier`)."""
+        `regpt2.studies.selection.assign_tier` and `regpt2.analysis.published.study_tier`)."""
         if fertility < self.tier1_max_fertility and accuracy > self.tier1_min_accuracy:
             return 1
         if fertility > self.tier3_min_fertility and accuracy < self.tier3_max_accuracy:
@@ -246,7 +246,7 @@ class Translate(Section):
     @field_validator("templates")
     @classmethod
     def _templates_render(cls, templates: list[str]) -> list[str]:
-        """The same rule as `regpt2.translate.validate_template`, checked without importing
+        """The same rule as `regpt2.studies.translate.validate_template`, checked without importing
         torch: each template needs {text}, may use {lang}, nothing else, and must render."""
         import string
 

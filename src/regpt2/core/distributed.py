@@ -5,7 +5,7 @@ params.yaml) runs N processes; everything else in the project is unchanged:
 - the training loop shards every batch across ranks and averages gradients (DDP), so N processes
   follow the same optimisation trajectory as one process with the same effective batch;
 - evaluation shards the examples and gathers every rank's predictions once;
-- only rank 0 writes files (`regpt2.io.atomic_path` discards other ranks' writes).
+- only rank 0 writes files (`regpt2.core.io.atomic_path` discards other ranks' writes).
 Launched with plain `python`, nothing here does anything.
 """
 

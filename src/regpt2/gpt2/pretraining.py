@@ -64,7 +64,7 @@ def lm_losses(
     """Both losses of a right-padded batch from one forward pass; optimise the chosen one.
 
     Position t predicts token t+1; a target is real when t+1 < the row's length. The LM head
-    and the cross-entropy run chunk by chunk (regpt2.lm_loss): the (positions x vocab) logits
+    and the cross-entropy run chunk by chunk (regpt2.gpt2.lm_loss): the (positions x vocab) logits
     never exist at once.
     """
     hidden = model(input_ids=input_ids, output_logits=False).last_hidden_state[:, :-1]

@@ -1,11 +1,11 @@
 """Probing: attention entropy and cross-lingual layer similarity on parallel sentences.
 
-The library behind the `probe` stage (the study's section 4; ../shared/STUDY.md on development
-machines). Input: any model that follows the Hugging Face causal-LM calling convention
-(docs/ARCHITECTURE.md) -- only `.hidden_states` (L+1 tensors (B, T, D), index 0 = embeddings, index
-L = last block after the final LayerNorm) and `.attentions` (L tensors (B, H, T, T)) are read -- a
-tokenizer, and parallel sentences `{lang: [row, ...]}` whose rows are aligned with the English
-ones.
+The library behind the `probe` stage (the study's section 4; its published numbers are in
+`regpt2.analysis.published`). Input: any model that follows the Hugging Face causal-LM calling
+convention (docs/ARCHITECTURE.md) -- only `.hidden_states` (L+1 tensors (B, T, D), index 0 =
+embeddings, index L = last block after the final LayerNorm) and `.attentions`
+(L tensors (B, H, T, T)) are read -- a tokenizer, and parallel sentences `{lang: [row, ...]}`
+whose rows are aligned with the English ones.
 
 Definitions (all entropies in nats, i.e. natural log):
 - Attention entropy (the study's metric): for one sentence of n real tokens, the attention
@@ -581,7 +581,7 @@ def correlate_with_metric(
 
     `probe` is a ProbeResult, its `to_dict()`, or {lang: LanguageProbe | dict}. Languages present
     in both and not in `exclude` (English by default: its similarity is 1 by construction) are
-    used, in probe order. Returns {field: regpt2.stats.correlate(...) + {"languages": [...]}}.
+    used, in probe order. Returns {field: regpt2.core.stats.correlate(...) + {"languages": [...]}}.
     """
     if isinstance(probe, ProbeResult):
         per_language: Mapping[str, Any] = probe.languages

@@ -8,12 +8,14 @@ module does the same, seeded, in batches with a KV cache, and adds corpus-level 
 (sacrebleu, with their signatures) because the study itself called its word-overlap score crude.
 
 Typical use, as the `translate` stage (stages/translate.py, run as `python -m stages.translate`
-by `dvc repro translate`) does it with every value from params.yaml's `translate:` section::
+by `dvc repro translate`) does it, every setting from params.yaml's `translate:` section and the
+premises of `translate.split`, the English ones as references::
 
-    section = load_params().translate
-    settings = TranslationSettings(n_examples=section.samples, seed=section.seed, ...)
-    result = translate_language(model, tokenizer, "de", premises_de, premises_en, settings)
-    write_json("data/translate/examples.json", {"de": result.to_dict()})
+    options = TranslationSettings(templates=..., n_examples=section.samples, seed=section.seed, ...)
+    results = {lang: translate_language(model, tokenizer, lang, sources[lang], english, options)
+               for lang in section.languages}
+    # data/translate/examples.json: {lang: result.to_dict()}; data/translate/signatures.json:
+    # the sacrebleu signatures; metrics/translate.json: {"languages": {lang: result.metrics()}}
 
 Any Hugging Face causal LM works (`model.generate` is the decoder); the project's hand-written
 GPT-2 is converted to HF before it reaches this module.
@@ -67,7 +69,7 @@ _QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
 
 def language_name(lang: str) -> str:
     """The English name of an XNLI language code (`"de"` -> `"German"`), substituted for `{lang}`
-    in the templates (`regpt2.languages.LANGUAGE_NAMES`); UserError if unknown."""
+    in the templates (`regpt2.core.languages.LANGUAGE_NAMES`); UserError if unknown."""
     try:
         return LANGUAGE_NAMES[lang]
     except KeyError:
@@ -615,8 +617,8 @@ SCORE_NAMES: tuple[str, ...] = ("grammar", "meaning", "chrf", "bleu")
 def correlate_languages(scores: Mapping[str, float], others: Mapping[str, float]) -> dict[str, Any]:
     """Correlate two per-language numbers over the languages both have (finite values only).
 
-    Returns `languages` (in the order of `scores`) and `regpt2.stats.correlate`'s n, pearson_r/p
-    and spearman_r/p (NaN with fewer than 3 languages or a constant side).
+    Returns `languages` (in the order of `scores`) and `regpt2.core.stats.correlate`'s n,
+    pearson_r/p and spearman_r/p (NaN with fewer than 3 languages or a constant side).
     """
     languages = [
         lang
