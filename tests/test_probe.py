@@ -18,12 +18,14 @@ from regpt2.core.errors import UserError
 from regpt2.core.stats import bootstrap_mean_interval
 from regpt2.studies.probe import (
     ProbeResult,
-    attention_entropy,
     correlate_with_metric,
-    head_entropies,
     probe_parallel,
-    relative_entropy_to_uniform,
     resolve_layer_ranges,
+)
+from regpt2.studies.probe_measures import (
+    attention_entropy,
+    head_entropies,
+    relative_entropy_to_uniform,
     sentence_statistics,
     shannon_entropy,
     uniform_causal_entropy,

@@ -11,20 +11,22 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, PreTrai
 
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
+from regpt2.studies.generation import generate_continuations
 from regpt2.studies.translate import (
     DEFAULT_TEMPLATES,
     TranslationSettings,
-    clean_output,
-    corpus_scores,
     correlate_languages,
     correlation_table,
     format_prompt,
-    generate_continuations,
-    grammar_score,
-    meaning_score,
     select_sources,
     translate_language,
     validate_template,
+)
+from regpt2.studies.translation_scores import (
+    clean_output,
+    corpus_scores,
+    grammar_score,
+    meaning_score,
     word_overlap,
 )
 

@@ -25,21 +25,22 @@ from __future__ import annotations
 
 import math
 import string
-import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
-import sacrebleu
-import torch
-from tqdm.auto import tqdm
-
-from regpt2.core.batching import left_padded
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LANGUAGE_NAMES
 from regpt2.core.stats import correlate
+from regpt2.studies.generation import generate_continuations
+from regpt2.studies.translation_scores import (
+    clean_output,
+    corpus_scores,
+    grammar_score,
+    meaning_score,
+    word_overlap,
+)
 
 #: The study's three prompt templates, in the study's order (ties in selection go to the first).
 DEFAULT_TEMPLATES: tuple[str, ...] = (
@@ -50,18 +51,6 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
 
 #: Placeholders a template may use: the language's English name and the source sentence.
 TEMPLATE_FIELDS = frozenset({"lang", "text"})
-
-_FUNCTION_WORDS_TEXT = (
-    "the a an this that these those is are was were be been being am has have had do does did "
-    "will would can could should may might must of to in on at by for with from as into about "
-    "and or but not no if than then so it its he she they we you i me him her his their our my "
-    "your them us there here what which who whom whose when where why how"
-)
-#: Common English function words; an output containing one earns the grammar heuristic's 4th half
-#: point. Matched against the same lowercased words as the meaning score (see `words`).
-FUNCTION_WORDS: frozenset[str] = frozenset(_FUNCTION_WORDS_TEXT.split())
-
-_QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
 
 
 # --------------------------------------------------------------------------- templates, languages
@@ -171,245 +160,6 @@ def select_sources(
             f"among {len(sources)} rows"
         )
     return selected
-
-
-# --------------------------------------------------------------------------- heuristics
-
-
-def words(text: str, *, strip_punctuation: bool = False) -> list[str]:
-    """Lowercased whitespace words, as the study used; optionally with edge punctuation removed.
-
-    The study compared plain `text.lower().split()`, so "mat." and "mat" differ: that is the
-    default. `strip_punctuation=True` removes Unicode punctuation at both ends of each word.
-    """
-    tokens = text.lower().split()
-    if not strip_punctuation:
-        return tokens
-    stripped = (_strip_edge_punctuation(token) for token in tokens)
-    return [token for token in stripped if token]
-
-
-def _strip_edge_punctuation(token: str) -> str:
-    start, end = 0, len(token)
-    while start < end and unicodedata.category(token[start]).startswith("P"):
-        start += 1
-    while end > start and unicodedata.category(token[end - 1]).startswith("P"):
-        end -= 1
-    return token[start:end]
-
-
-def grammar_score(text: str, *, strip_punctuation: bool = False) -> float:
-    """The study's grammar heuristic, 3.0-5.0: 3.0 + 0.5 per satisfied check.
-
-    Checks: first character is an uppercase letter; ends in `.`, `!` or `?`; 3-30 whitespace
-    words; contains a word of `FUNCTION_WORDS` (matched on `words(text)`).
-    """
-    text = text.strip()
-    checks = (
-        bool(text) and text[0].isupper(),
-        text.endswith((".", "!", "?")),
-        3 <= len(text.split()) <= 30,
-        any(word in FUNCTION_WORDS for word in words(text, strip_punctuation=strip_punctuation)),
-    )
-    return 3.0 + 0.5 * sum(checks)
-
-
-def word_overlap(output: str, reference: str, *, strip_punctuation: bool = False) -> float:
-    """|words(output) & words(reference)| / |words(reference)| on lowercased word sets; 0-1."""
-    reference_words = set(words(reference, strip_punctuation=strip_punctuation))
-    if not reference_words:
-        return 0.0
-    output_words = set(words(output, strip_punctuation=strip_punctuation))
-    return len(output_words & reference_words) / len(reference_words)
-
-
-def meaning_score(output: str, reference: str, *, strip_punctuation: bool = False) -> float:
-    """The study's meaning heuristic, 1.0-5.0: 1 + 4 x `word_overlap(output, reference)`."""
-    return 1.0 + 4.0 * word_overlap(output, reference, strip_punctuation=strip_punctuation)
-
-
-def clean_output(text: str) -> str:
-    """The first non-empty line of a generated continuation, stripped of spaces and quotes."""
-    line = text.strip().split("\n", 1)[0]
-    return line.strip().strip(_QUOTES).strip()
-
-
-# --------------------------------------------------------------------------- MT metrics
-
-
-def corpus_scores(outputs: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
-    """Corpus-level BLEU and chrF (sacrebleu defaults: 13a tokenisation, chrF char order 6).
-
-    Returns `bleu`, `chrf` (0-100) and `bleu_signature`, `chrf_signature`: the sacrebleu strings
-    that pin down the exact metric configuration and version for the report.
-    """
-    if len(outputs) != len(references):
-        raise ValueError(f"{len(outputs)} outputs but {len(references)} references")
-    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
-    if not outputs:
-        return {
-            "bleu": math.nan,
-            "chrf": math.nan,
-            "bleu_signature": str(bleu.get_signature()),
-            "chrf_signature": str(chrf.get_signature()),
-        }
-    hypotheses, refs = list(outputs), [list(references)]
-    bleu_score = bleu.corpus_score(hypotheses, refs)
-    chrf_score = chrf.corpus_score(hypotheses, refs)
-    return {
-        "bleu": float(bleu_score.score),
-        "chrf": float(chrf_score.score),
-        "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature()),
-    }
-
-
-# --------------------------------------------------------------------------- generation
-
-
-def generate_continuations(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    max_new_tokens: int | Sequence[int],
-    *,
-    batch_size: int = 16,
-    do_sample: bool = True,
-    temperature: float = 0.7,
-    top_k: int | None = 50,
-    no_repeat_ngram_size: int = 2,
-    seed: int | None = 0,
-    progress: bool = False,
-) -> list[str]:
-    """Decode continuations of `prompts` with `model.generate`, in batches; raw text, input order.
-
-    Batches are built from prompts sorted by token length (longest first) and left-padded with an
-    attention mask, so every prompt ends where generation starts; the KV cache is on. Each batch
-    generates up to the batch's largest budget, then each continuation is cut to its own budget
-    of `max_new_tokens[i]` tokens and at the first end-of-sequence token. For greedy decoding this
-    equals generating each prompt alone; for sampling every output has the same distribution as
-    alone (each token is drawn from the same conditional), though not the same draws.
-
-    `seed` makes sampling reproducible: batch k runs under `torch.manual_seed(seed + k)` inside
-    a forked RNG, so the caller's RNG state is untouched. The draws depend on `batch_size` and on
-    the batch composition; `seed=None` samples from the global RNG (the study's unseeded run).
-    `top_k=50` is the Hugging Face default the study ran with implicitly; None disables it. The
-    settings are passed explicitly so a model's own `generation_config` (top_p, repetition
-    penalty...) cannot change the decoding.
-    """
-    budgets = _budgets(max_new_tokens, len(prompts))
-    if batch_size < 1:
-        raise UserError(f"translate: batch_size must be >= 1, got {batch_size}")
-    if not prompts:
-        return []
-    pad_id, stop_ids = _special_ids(model, tokenizer)
-    encoded = [list(tokenizer(prompt)["input_ids"]) for prompt in prompts]
-    _check_context(model, encoded, budgets)
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    device = next(model.parameters()).device
-    options: dict[str, Any] = {
-        "do_sample": do_sample,
-        "num_beams": 1,
-        "no_repeat_ngram_size": no_repeat_ngram_size,
-        "repetition_penalty": 1.0,
-        "pad_token_id": pad_id,
-        "eos_token_id": sorted(stop_ids),
-        "use_cache": True,
-    }
-    if do_sample:
-        options.update(temperature=temperature, top_k=top_k or 0, top_p=1.0)
-    outputs: list[str] = [""] * len(prompts)
-    was_training = model.training
-    model.eval()
-    try:
-        starts = range(0, len(order), batch_size)
-        for number, start in enumerate(tqdm(starts, desc="translate", disable=not progress)):
-            batch = order[start : start + batch_size]
-            # generate() derives its own position ids from the mask: left_padded's are not passed.
-            padded = left_padded([encoded[i] for i in batch], pad_id)
-            input_ids = padded["input_ids"].to(device)
-            attention_mask = padded["attention_mask"].to(device)
-            with _seeded(None if seed is None else seed + number, device):
-                generated = model.generate(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    max_new_tokens=max(budgets[i] for i in batch),
-                    **options,
-                )
-            continuations = generated[:, input_ids.shape[1] :].tolist()
-            for index, tokens in zip(batch, continuations, strict=True):
-                tokens = _cut_at_stop(tokens[: budgets[index]], stop_ids)
-                outputs[index] = tokenizer.decode(tokens, skip_special_tokens=True)
-    finally:
-        model.train(was_training)
-    return outputs
-
-
-def _budgets(max_new_tokens: int | Sequence[int], count: int) -> list[int]:
-    if isinstance(max_new_tokens, int):
-        budgets = [max_new_tokens] * count
-    else:
-        budgets = [int(budget) for budget in max_new_tokens]
-        if len(budgets) != count:
-            raise ValueError(f"{count} prompts but {len(budgets)} max_new_tokens")
-    if any(budget < 1 for budget in budgets):
-        raise UserError("translate: max_new_tokens must be >= 1 for every prompt")
-    return budgets
-
-
-def _special_ids(model: Any, tokenizer: Any) -> tuple[int, set[int]]:
-    """Pad id (the tokenizer's, else EOS) and every end-of-sequence id of tokenizer and model."""
-    stop_ids: set[int] = set()
-    for candidate in (
-        tokenizer.eos_token_id,
-        getattr(model.generation_config, "eos_token_id", None),
-    ):
-        if isinstance(candidate, int):
-            stop_ids.add(candidate)
-        elif candidate is not None:
-            stop_ids.update(int(token) for token in candidate)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = (
-            tokenizer.eos_token_id
-            if tokenizer.eos_token_id is not None
-            else min(stop_ids, default=None)
-        )
-    if pad_id is None:
-        raise UserError("translate: the tokenizer has neither a pad nor an end-of-sequence token")
-    return pad_id, stop_ids
-
-
-def _check_context(model: Any, encoded: Sequence[Sequence[int]], budgets: Sequence[int]) -> None:
-    config = model.config
-    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-    for index, (tokens, budget) in enumerate(zip(encoded, budgets, strict=True)):
-        if not tokens:
-            raise UserError(f"translate: prompt {index} encodes to no tokens")
-        if limit and len(tokens) + budget > limit:
-            raise UserError(
-                f"translate: prompt {index} has {len(tokens)} tokens + {budget} new tokens, more "
-                f"than the model's context of {limit}; lower max_words"
-            )
-
-
-def _cut_at_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
-    for position, token in enumerate(tokens):
-        if token in stop_ids:
-            return tokens[:position]
-    return tokens
-
-
-@contextmanager
-def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Run a block under `torch.manual_seed(seed)` in a forked RNG; no-op for seed None."""
-    if seed is None:
-        yield
-        return
-    devices = [] if device.type == "cpu" else [device.index or 0]
-    with torch.random.fork_rng(devices=devices, device_type=device.type):
-        torch.manual_seed(seed)
-        yield
 
 
 # --------------------------------------------------------------------------- one language
