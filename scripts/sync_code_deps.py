@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from import_closure import import_closure  # noqa: E402
 
-CODE = re.compile(r"^(src/regpt2|stages)/.*\.py$")
+# Code: the project's modules and the package data beside them (see import_closure).
+CODE = re.compile(r"^(src/regpt2|stages)/.*\.(py|html|css|json)$")
 
 
 def main() -> None:

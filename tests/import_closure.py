@@ -1,5 +1,7 @@
 """The project files a stage script runs: its transitive imports of `regpt2` and `stages`
-(imports inside functions too), found by reading the source, never by importing it."""
+(imports inside functions too), found by reading the source, never by importing it, and the
+package data files beside those modules (the report's HTML template and stylesheet), which
+they read at run time."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import ast
 from pathlib import Path
 
 LOCAL_PACKAGES = ("regpt2", "stages")
+# Package data a module reads from its own folder; pyproject.toml ships the same suffixes.
+DATA_SUFFIXES = (".html", ".css", ".json")
 
 
 def module_file(root: Path, module: str) -> Path | None:
@@ -58,4 +62,10 @@ def import_closure(root: Path, script: Path) -> set[str]:
             found = module_file(root, module)
             if found is not None and found not in seen:
                 pending.append(found)
-    return {path.relative_to(root).as_posix() for path in seen}
+    data = {
+        path
+        for folder in {path.parent for path in seen}
+        for path in folder.iterdir()
+        if path.suffix in DATA_SUFFIXES and path.is_file()
+    }
+    return {path.relative_to(root).as_posix() for path in seen | data}

@@ -12,7 +12,8 @@ from import_closure import import_closure
 from ruamel.yaml import YAML
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CODE = re.compile(r"^(src/regpt2|stages)/.*\.py$")
+# Code: the project's modules and the package data beside them (see import_closure).
+CODE = re.compile(r"^(src/regpt2|stages)/.*\.(py|html|css|json)$")
 
 
 def _stages() -> dict[str, dict]:
@@ -58,4 +59,20 @@ def test_closure_sees_imports_inside_functions(tmp_path: Path):
         "src/regpt2/a.py",
         "src/regpt2/b.py",
         "src/regpt2/c.py",
+    }
+
+
+def test_closure_includes_package_data_beside_imported_modules(tmp_path: Path):
+    """A template a module reads from its folder is a dependency like the module itself."""
+    (tmp_path / "src" / "regpt2" / "r").mkdir(parents=True)
+    (tmp_path / "stages").mkdir()
+    for name in ("__init__.py", "r/__init__.py", "r/page.py", "r/page.html", "r/notes.md"):
+        (tmp_path / "src" / "regpt2" / name).write_text("")
+    (tmp_path / "stages" / "s.py").write_text("from regpt2.r.page import render\n")
+    assert import_closure(tmp_path, tmp_path / "stages" / "s.py") == {
+        "stages/s.py",
+        "src/regpt2/__init__.py",
+        "src/regpt2/r/__init__.py",
+        "src/regpt2/r/page.html",
+        "src/regpt2/r/page.py",
     }
