@@ -4,8 +4,7 @@ The study's tiers, which also need zero-shot accuracy, are `analyze`'s."""
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
-from regpt2.nli.finetune import load_rows
-from regpt2.sources.data import texts_of
+from regpt2.sources.data import XnliRows, texts_of
 from regpt2.sources.demo_models import demo_qwen_tokenizer
 from regpt2.sources.models import load_tokenizer
 from regpt2.sources.tokenizers import load_tokenizer_folder
@@ -20,11 +19,14 @@ def main() -> None:
         "qwen2.5": load_tokenizer(
             params.sources.qwen_tokenizer,
             role="sources.qwen_tokenizer",
-            demo_builder=lambda: demo_qwen_tokenizer(params),
+            demo_builder=lambda: demo_qwen_tokenizer(
+                params.demo.train_rows, params.demo.qwen_vocab_size
+            ),
         ),
     }
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     texts = {
-        lang: texts_of(load_rows(params, lang, settings.split, settings.limit))
+        lang: texts_of(rows.load(lang, settings.split, settings.limit))
         for lang in settings.languages
     }
     table = fertility_table(texts, tokenizers)

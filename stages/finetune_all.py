@@ -18,6 +18,7 @@ from regpt2.nli.finetune import (
     summary,
     training_rows,
 )
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.training.loop import LoopConfig
 from stages import command
@@ -33,9 +34,10 @@ def train() -> None:
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     # The loop's seeded batch order shuffles the languages together.
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     train_rows, dev_rows = [], []
     for lang in settings.languages:
-        train, dev = training_rows(params, lang, training, settings)
+        train, dev = training_rows(rows, lang, training, settings)
         train_rows += train
         dev_rows += dev
     started = time.perf_counter()
@@ -44,7 +46,7 @@ def train() -> None:
         prompt,
         train_rows,
         dev_rows,
-        LoopConfig.from_params(training),
+        LoopConfig.for_finetuning(training),
         dev_batch_size=training.dev_batch_size,
         checkpoint_dir=Path("data/checkpoints/finetune_all"),
         description="finetune_all",
@@ -60,8 +62,15 @@ def evaluate() -> None:
     settings = params.finetune_all
     model, tokenizer = load_pretrained_lm(MODEL, role="train_all output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     languages = evaluate_languages(
-        model, prompt, params, settings.eval_languages, settings.test_split, settings.test_limit
+        model,
+        prompt,
+        rows,
+        params.nli,
+        settings.eval_languages,
+        settings.test_split,
+        settings.test_limit,
     )
     write_json(
         "data/eval/finetune_all.json", {"trained_on": settings.languages, "languages": languages}

@@ -17,6 +17,7 @@ from regpt2.nli.finetune import (
     summary,
     train_language,
 )
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from stages import command
 
@@ -28,9 +29,16 @@ def train() -> None:
     settings = params.finetune_en
     seed_everything(settings.training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     started = time.perf_counter()
     result, counts = train_language(
-        params, model, tokenizer, settings.language, settings.training, stage="finetune_en"
+        rows,
+        params.nli,
+        model,
+        tokenizer,
+        settings.language,
+        settings.training,
+        stage="finetune_en",
     )
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)
@@ -44,8 +52,9 @@ def evaluate() -> None:
     model, tokenizer = load_pretrained_lm(MODEL, role="train_en output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     lang = settings.language
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     evaluation = evaluate_languages(
-        model, prompt, params, [lang], settings.test_split, settings.test_limit
+        model, prompt, rows, params.nli, [lang], settings.test_split, settings.test_limit
     )[lang]
     write_json("data/eval/finetune_en.json", {"language": lang, "test": evaluation})
     write_json("metrics/finetune_en.json", {"test": summary(evaluation)})

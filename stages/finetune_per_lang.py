@@ -17,6 +17,7 @@ from regpt2.nli.finetune import (
     summary,
     train_language,
 )
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from stages import command
 
@@ -40,7 +41,8 @@ def train(lang: str) -> None:
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     started = time.perf_counter()
     result, counts = train_language(
-        params,
+        XnliRows.of(params.sources.xnli, params.demo),
+        params.nli,
         model,
         tokenizer,
         lang,
@@ -60,8 +62,9 @@ def evaluate(lang: str) -> None:
     settings = params.finetune_per_lang
     model, tokenizer = load_pretrained_lm(model_folder(lang), role=f"train_per_lang@{lang} output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     evaluation = evaluate_languages(
-        model, prompt, params, [lang], settings.test_split, settings.test_limit
+        model, prompt, rows, params.nli, [lang], settings.test_split, settings.test_limit
     )[lang]
     write_json(f"data/eval/finetune_per_lang/{lang}.json", {"language": lang, "test": evaluation})
     write_json(f"metrics/finetune_per_lang/{lang}.json", {"test": summary(evaluation)})

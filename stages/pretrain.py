@@ -45,7 +45,17 @@ def main() -> None:
             "loss_real_tokens": losses.real_tokens,
         }
 
-    config = LoopConfig.from_params(settings, grad_accum=1, length_group_batches=1)
+    # One batch per step, in plain random order: the study's toy pretraining.
+    config = LoopConfig(
+        seed=settings.seed,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        grad_accum=1,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        bf16=settings.bf16,
+        length_group_batches=1,
+    )
     started = time.perf_counter()
     result = train(
         model,

@@ -5,7 +5,7 @@ from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.finetune import load_rows
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.studies.probe import probe_parallel
 
@@ -16,8 +16,9 @@ def main() -> None:
     params = load_params()
     settings = params.probe
     seed_everything(settings.seed)
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     sentences = {
-        lang: [row.premise for row in load_rows(params, lang, settings.split, settings.rows)]
+        lang: [row.premise for row in rows.load(lang, settings.split, settings.rows)]
         for lang in settings.languages
     }
     results, summaries = {}, {}

@@ -18,6 +18,7 @@ from regpt2.nli.finetune import (
     summary,
     train_language,
 )
+from regpt2.sources.data import XnliRows
 from regpt2.sources.demo_models import demo_qwen_model
 from regpt2.sources.models import load_causal_lm
 from regpt2.sources.resolve import parse_source
@@ -35,7 +36,9 @@ def train() -> None:
     base, tokenizer = load_causal_lm(
         params.sources.qwen,
         role="sources.qwen",
-        demo_builder=lambda: demo_qwen_model(params, settings.training.seed),
+        demo_builder=lambda: demo_qwen_model(
+            params.demo.train_rows, params.demo.qwen_vocab_size, settings.training.seed
+        ),
     )
     # A hub base is named by its id; any other base travels inside the adapter's folder.
     on_hub = parse_source(params.sources.qwen, role="sources.qwen").kind == "hub"
@@ -49,9 +52,10 @@ def train() -> None:
         target_modules=lora.target_modules,
         bias=lora.bias,
     )
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     started = time.perf_counter()
     result, counts = train_language(
-        params, model, tokenizer, settings.language, settings.training, stage="qwen_lora"
+        rows, params.nli, model, tokenizer, settings.language, settings.training, stage="qwen_lora"
     )
     elapsed = time.perf_counter() - started
     with atomic_path(ADAPTER) as folder:
@@ -69,7 +73,8 @@ def evaluate() -> None:
     languages = evaluate_languages(
         model,
         prompt,
-        params,
+        XnliRows.of(params.sources.xnli, params.demo),
+        params.nli,
         settings.languages,
         settings.test_split,
         settings.test_limit,

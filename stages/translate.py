@@ -8,7 +8,7 @@ from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json
 from regpt2.core.seeding import seed_everything
 from regpt2.gpt2.model import GPT2LMHead
-from regpt2.nli.finetune import load_rows
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.studies.translate import TranslationSettings, translate_language
 
@@ -34,10 +34,11 @@ def main() -> None:
         batch_size=settings.batch_size,
         seed=settings.seed,
     )
-    english = [row.premise for row in load_rows(params, "en", settings.split, None)]
+    rows = XnliRows.of(params.sources.xnli, params.demo)
+    english = [row.premise for row in rows.load("en", settings.split)]
     results = {}
     for lang in settings.languages:
-        sources = [row.premise for row in load_rows(params, lang, settings.split, None)]
+        sources = [row.premise for row in rows.load(lang, settings.split)]
         results[lang] = translate_language(model, tokenizer, lang, sources, english, options)
 
     write_json("data/translate/examples.json", {k: v.to_dict() for k, v in results.items()})

@@ -4,6 +4,7 @@ from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
 from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, summary
+from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 
 
@@ -12,8 +13,9 @@ def main() -> None:
     settings = params.zeroshot
     model, tokenizer = load_pretrained_lm("data/models/finetune_en", role="finetune_en output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     results = evaluate_languages(
-        model, prompt, params, settings.languages, settings.split, settings.limit
+        model, prompt, rows, params.nli, settings.languages, settings.split, settings.limit
     )
     write_json("data/eval/zeroshot.json", {"split": settings.split, "languages": results})
     write_json("metrics/zeroshot.json", {"languages": {k: summary(v) for k, v in results.items()}})

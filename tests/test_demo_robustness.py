@@ -26,6 +26,7 @@ from regpt2.demo.corpus import demo_pretrain_documents
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
 from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, train_language
+from regpt2.sources.data import XnliRows
 from regpt2.sources.tokenizers import train_demo_bpe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("one_thread")]
@@ -62,13 +63,15 @@ def test_demo_per_language_training_agrees_across_seeds(tmp_path, monkeypatch):
     )
     monkeypatch.chdir(tmp_path)  # training checkpoints go under ./data/checkpoints
 
+    rows = XnliRows.of(params.sources.xnli, params.demo)
     results = {}
     for seed in SEEDS:
         training = section.training.model_copy(update={"seed": seed})
         model = _base(params, tokenizer)
         seed_everything(seed)
         train_language(
-            params,
+            rows,
+            params.nli,
             model,
             tokenizer,
             LANGUAGE,
@@ -77,7 +80,8 @@ def test_demo_per_language_training_agrees_across_seeds(tmp_path, monkeypatch):
             subset=section.languages[LANGUAGE],
         )
         prompt = make_prompt(tokenizer, params.nli, model_context(model))
-        metrics = evaluate_languages(model, prompt, params, [LANGUAGE], "test", None)[LANGUAGE]
+        metrics = evaluate_languages(model, prompt, rows, params.nli, [LANGUAGE], "test", None)
+        metrics = metrics[LANGUAGE]
         results[seed] = (metrics["strict_accuracy"], *metrics["strict_ci95"])
 
     table = ", ".join(

@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from regpt2.config.params import Nli, Params, Training
+from regpt2.config.params import Nli, Subset, Training
 from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.errors import UserError
 from regpt2.core.io import write_json
 from regpt2.nli.prompts import EncodedExample, NliPrompt
 from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict
-from regpt2.sources.data import DemoSizes, NliExample, load_xnli, take_subset
+from regpt2.sources.data import NliExample, XnliRows, take_subset
 from regpt2.training.checkpoint import digest
 from regpt2.training.loop import (
     LoopConfig,
@@ -46,22 +46,14 @@ def model_context(model: torch.nn.Module) -> int | None:
     return None
 
 
-def demo_sizes(params: Params) -> DemoSizes:
-    return DemoSizes(params.demo.train_rows, params.demo.dev_rows, params.demo.test_rows)
-
-
-def load_rows(params: Params, lang: str, split: str, limit: int | None) -> list[NliExample]:
-    return load_xnli(params.sources.xnli, lang, split, limit=limit, demo_sizes=demo_sizes(params))
-
-
 def training_rows(
-    params: Params, lang: str, section: Training, subset=None
+    rows: XnliRows, lang: str, section: Training, subset: Subset | None = None
 ) -> tuple[list[NliExample], list[NliExample]]:
     """(train, dev) rows of one language for a training block (see params.Training).
 
     `subset` (fraction + mode) then thins the training rows, as the per-language runs do.
     """
-    train = load_rows(params, lang, section.train_split, section.train_limit)
+    train = rows.load(lang, section.train_split, section.train_limit)
     if section.dev_holdout:
         if section.dev_holdout >= len(train):
             raise UserError(
@@ -70,7 +62,7 @@ def training_rows(
             )
         train, dev = train[: -section.dev_holdout], train[-section.dev_holdout :]
     else:
-        dev = load_rows(params, lang, section.dev_split, section.dev_limit)
+        dev = rows.load(lang, section.dev_split, section.dev_limit)
     if subset is not None:
         train = take_subset(train, subset.fraction, subset.mode, section.seed)
     return train, dev
@@ -140,25 +132,27 @@ def finetune(
 
 
 def train_language(
-    params: Params,
+    rows: XnliRows,
+    nli: Nli,
     model: torch.nn.Module,
     tokenizer,
     lang: str,
     training: Training,
     *,
     stage: str,
-    subset=None,
+    subset: Subset | None = None,
 ) -> tuple[TrainResult, dict]:
     """Fine-tune on one language's training rows as `training` says (dev picks the best
-    checkpoint). Returns the training result and the example counts."""
-    prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    train_rows, dev_rows = training_rows(params, lang, training, subset)
+    checkpoint), with the prompt `nli` describes. Returns the training result and the example
+    counts."""
+    prompt = make_prompt(tokenizer, nli, model_context(model))
+    train_rows, dev_rows = training_rows(rows, lang, training, subset)
     return finetune(
         model,
         prompt,
         train_rows,
         dev_rows,
-        LoopConfig.from_params(training),
+        LoopConfig.for_finetuning(training),
         dev_batch_size=training.dev_batch_size,
         checkpoint_dir=Path("data/checkpoints") / stage,
         description=stage,
@@ -189,23 +183,24 @@ def evaluate_rows(
 def evaluate_languages(
     model: torch.nn.Module,
     prompt: NliPrompt,
-    params: Params,
+    rows: XnliRows,
+    nli: Nli,
     languages: Sequence[str],
     split: str,
     limit: int | None,
     *,
     bf16: bool = False,
 ) -> dict[str, dict]:
-    """Evaluate on `split` of each language (on this process's device); returns lang -> full
-    metrics."""
+    """Evaluate on `split` of each language (on this process's device), batched and bootstrapped
+    as `nli` says; returns lang -> full metrics."""
     model.to(pick_device())
     return {
         lang: evaluate_rows(
             model,
             prompt,
-            load_rows(params, lang, split, limit),
-            batch_size=params.nli.eval_batch_size,
-            bootstrap_resamples=params.nli.bootstrap_resamples,
+            rows.load(lang, split, limit),
+            batch_size=nli.eval_batch_size,
+            bootstrap_resamples=nli.bootstrap_resamples,
             bf16=bf16,
             description=f"{split}-{lang}",
         )

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LABELS, check_language
@@ -26,6 +26,9 @@ from regpt2.sources.resolve import (
     hub_error,
     parse_source,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - the settings type only
+    from regpt2.config.params import Demo
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -60,6 +63,24 @@ class DemoSizes:
     train: int = 3000
     dev: int = 300
     test: int = 600
+
+
+@dataclass(frozen=True)
+class XnliRows:
+    """Where a stage's NLI rows come from: the `sources.xnli` string and the demo data's sizes
+    (read only while the source is `demo`). Stages build it once from params.yaml."""
+
+    source: str
+    demo_sizes: DemoSizes = DemoSizes()
+
+    @classmethod
+    def of(cls, source: str, demo: Demo) -> XnliRows:
+        """`source` with the demo sizes of params.yaml's `demo` section."""
+        return cls(source, DemoSizes(demo.train_rows, demo.dev_rows, demo.test_rows))
+
+    def load(self, lang: str, split: Split, limit: int | None = None) -> list[NliExample]:
+        """One language's split; `limit` keeps the first rows."""
+        return load_xnli(self.source, lang, split, limit=limit, demo_sizes=self.demo_sizes)
 
 
 def normalise_label(raw: object, *, where: str) -> str:

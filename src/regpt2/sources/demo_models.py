@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import torch
 
-from regpt2.config.params import Params
 from regpt2.core.languages import XNLI_LANGUAGES
 from regpt2.demo.corpus import demo_nli_rows
 from regpt2.sources.data import NliExample, texts_of
 from regpt2.sources.tokenizers import train_demo_bpe
 
 
-def demo_qwen_tokenizer(params: Params):
+def demo_qwen_tokenizer(train_rows: int, vocab_size: int):
+    """A byte-level BPE of `vocab_size` tokens trained on the first `train_rows` demo training
+    rows of every language (params.yaml: demo.train_rows, demo.qwen_vocab_size)."""
     texts: list[str] = []
     for lang in XNLI_LANGUAGES:
-        rows = demo_nli_rows(lang, "train", params.demo.train_rows)
+        rows = demo_nli_rows(lang, "train", train_rows)
         texts.extend(texts_of(NliExample(**row, lang=lang) for row in rows))
-    return train_demo_bpe(texts, params.demo.qwen_vocab_size)
+    return train_demo_bpe(texts, vocab_size)
 
 
-def demo_qwen_model(params: Params, seed: int = 0):
-    """(model, tokenizer): a randomly initialised 2-layer Qwen2 (GQA, RoPE, SwiGLU, RMSNorm)."""
+def demo_qwen_model(train_rows: int, vocab_size: int, seed: int = 0):
+    """(model, tokenizer): a randomly initialised 2-layer Qwen2 (GQA, RoPE, SwiGLU, RMSNorm) with
+    `demo_qwen_tokenizer(train_rows, vocab_size)`."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = demo_qwen_tokenizer(params)
+    tokenizer = demo_qwen_tokenizer(train_rows, vocab_size)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=64,

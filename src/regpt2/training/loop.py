@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -26,6 +27,9 @@ from regpt2.training.checkpoint import (
     load_trainable_state,
     trainable_state,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - the settings type only
+    from regpt2.config.params import Training
 
 Batch = dict[str, torch.Tensor]
 # A loss function returns the loss to optimise, or (loss, {name: value}) to also log other
@@ -52,11 +56,20 @@ class LoopConfig:
     length_group_batches: int = 50
 
     @classmethod
-    def from_params(cls, section, **overrides) -> LoopConfig:
-        names = {f for f in cls.__dataclass_fields__ if hasattr(section, f)}
-        values = {name: getattr(section, name) for name in names}
-        values.update(overrides)
-        return cls(**values)
+    def for_finetuning(cls, training: Training) -> LoopConfig:
+        """The loop settings of a fine-tuning stage's `training` block (params.Training); the
+        rest (betas, eps, checkpoint and length-grouping cadence) keep their defaults."""
+        return cls(
+            seed=training.seed,
+            epochs=training.epochs,
+            batch_size=training.batch_size,
+            grad_accum=training.grad_accum,
+            lr=training.lr,
+            weight_decay=training.weight_decay,
+            eval_every=training.eval_every,
+            bf16=training.bf16,
+            optimizer=training.optimizer,
+        )
 
 
 @dataclass
