@@ -6,6 +6,7 @@ from regpt2.io import write_json, write_text
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
+from regpt2.precision import use_bf16
 from regpt2.probe import probe_parallel
 from regpt2.seeding import seed_everything
 
@@ -23,6 +24,7 @@ def main() -> None:
     results, summaries = {}, {}
     for name, source in MODELS.items():
         model, tokenizer = load_pretrained_lm(source or params.sources.gpt2, attentions=True)
+        bf16 = use_bf16(settings.bf16, next(model.parameters()).device, "inference")
         result = probe_parallel(
             model,
             tokenizer,
@@ -35,6 +37,7 @@ def main() -> None:
             depth_policy=settings.depth_policy,
             n_resamples=settings.bootstrap_resamples,
             seed=settings.seed,
+            bf16=bf16,
         )
         results[name] = result.to_dict()
         summaries[name] = {
@@ -45,6 +48,7 @@ def main() -> None:
                 "late": round(probe.late, 4),
                 "gain": round(probe.gain, 4),
                 "truncated": probe.n_truncated,
+                "bf16": bf16,
             }
             for lang, probe in result.languages.items()
         }

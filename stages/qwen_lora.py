@@ -22,7 +22,6 @@ from regpt2.nli import (
 from regpt2.params import load_params
 from regpt2.seeding import seed_everything
 from regpt2.sources import parse_source
-from regpt2.train import bf16_supported, pick_device
 from stages import command
 
 ADAPTER = "data/models/qwen_lora"
@@ -73,8 +72,6 @@ def evaluate() -> None:
         settings.languages,
         settings.test_split,
         settings.test_limit,
-        # Scored in the precision it was trained in (bf16 autocast where the device has it).
-        bf16=settings.training.bf16 and bf16_supported(pick_device()),
     )
     write_json("data/eval/qwen_lora.json", {"languages": languages})
     write_json(

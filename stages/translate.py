@@ -8,6 +8,7 @@ from regpt2.model import GPT2LMHead
 from regpt2.models import load_pretrained_lm
 from regpt2.nli import load_rows
 from regpt2.params import load_params
+from regpt2.precision import use_bf16
 from regpt2.results import numbers_only
 from regpt2.seeding import seed_everything
 from regpt2.translate import TranslationSettings, translate_language
@@ -33,6 +34,7 @@ def main() -> None:
         no_repeat_ngram_size=settings.no_repeat_ngram_size,
         batch_size=settings.batch_size,
         seed=settings.seed,
+        bf16=use_bf16(settings.bf16, next(model.parameters()).device, "inference"),
     )
     english = [row.premise for row in load_rows(params, "en", settings.split, None)]
     results = {}
@@ -50,7 +52,9 @@ def main() -> None:
         },
     )
     languages = {lang: result.metrics() for lang, result in results.items()}
-    write_json("metrics/translate.json", {"languages": numbers_only(languages)})
+    write_json(
+        "metrics/translate.json", {"bf16": options.bf16, "languages": numbers_only(languages)}
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 
 from regpt2.batching import pad_id_of
 from regpt2.errors import UserError
+from regpt2.precision import autocast
 from regpt2.stats import bootstrap_mean_interval, correlate
 
 ENGLISH = "en"
@@ -208,6 +209,7 @@ def sentence_statistics(
     batch_size: int = 16,
     device: str | torch.device | None = None,
     language: str = "?",
+    bf16: bool = False,
 ) -> SentenceStatistics:
     """Run the model over `texts` in right-padded batches; per-sentence statistics, input order."""
     if max_length < 1 or batch_size < 1:
@@ -241,7 +243,10 @@ def sentence_statistics(
                 for b, row in enumerate(rows):
                     input_ids[b, : lengths[row]] = torch.tensor(ids_list[row], dtype=torch.long)
                     mask[b, : lengths[row]] = 1
-                hidden_states, attentions = _forward(model, input_ids.to(device), mask.to(device))
+                with autocast(device, bf16):
+                    hidden_states, attentions = _forward(
+                        model, input_ids.to(device), mask.to(device)
+                    )
 
                 # Mean pooling over real tokens only (padding replaced by 0, never multiplied:
                 # a NaN at a padded position must not leak in).
@@ -517,6 +522,7 @@ def probe_parallel(
     confidence: float = 0.95,
     seed: int = 0,
     device: str | torch.device | None = None,
+    bf16: bool = False,
 ) -> ProbeResult:
     """Probe every language of `sentences` (aligned with 'en'); see the module docstring."""
     validate_parallel(sentences)
@@ -533,7 +539,7 @@ def probe_parallel(
     }
     # Check the layer settings before the first forward pass, on a nominal depth.
     resolve_layer_ranges(reference_layers, **layer_settings)
-    run = {"max_length": max_length, "batch_size": batch_size, "device": device}
+    run = {"max_length": max_length, "batch_size": batch_size, "device": device, "bf16": bf16}
     english = sentence_statistics(model, tokenizer, sentences[ENGLISH], language=ENGLISH, **run)
     ranges = resolve_layer_ranges(english.n_layers, **layer_settings)
     summary = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from regpt2.batching import left_padded
 from regpt2.errors import UserError
 from regpt2.languages import LANGUAGE_NAMES
+from regpt2.precision import autocast
 from regpt2.stats import correlate
 
 #: The study's three prompt templates, in the study's order (ties in selection go to the first).
@@ -278,6 +279,7 @@ def generate_continuations(
     no_repeat_ngram_size: int = 2,
     seed: int | None = 0,
     progress: bool = False,
+    bf16: bool = False,
 ) -> list[str]:
     """Decode continuations of `prompts` with `model.generate`, in batches; raw text, input order.
 
@@ -327,7 +329,7 @@ def generate_continuations(
             padded = left_padded([encoded[i] for i in batch], pad_id)
             input_ids = padded["input_ids"].to(device)
             attention_mask = padded["attention_mask"].to(device)
-            with _seeded(None if seed is None else seed + number, device):
+            with _seeded(None if seed is None else seed + number, device), autocast(device, bf16):
                 generated = model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
@@ -432,6 +434,7 @@ class TranslationSettings:
     batch_size: int = 16
     seed: int | None = 0
     strip_punctuation: bool = False
+    bf16: bool = False  # resolved already (regpt2.precision.use_bf16)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "templates", validate_templates(self.templates))
@@ -457,6 +460,7 @@ class TranslationSettings:
             "top_k": self.top_k,
             "no_repeat_ngram_size": self.no_repeat_ngram_size,
             "seed": self.seed,
+            "bf16": self.bf16,
         }
 
 
