@@ -4,6 +4,7 @@ the pretrained and the English fine-tuned GPT-2 (correlations with accuracy are 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
+from regpt2.core.precision import use_bf16
 from regpt2.core.seeding import seed_everything
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
@@ -24,6 +25,7 @@ def main() -> None:
     results, summaries = {}, {}
     for name, source in MODELS.items():
         model, tokenizer = load_pretrained_lm(source or params.sources.gpt2, attentions=True)
+        bf16 = use_bf16(settings.bf16, next(model.parameters()).device, "inference")
         result = probe_parallel(
             model,
             tokenizer,
@@ -36,6 +38,7 @@ def main() -> None:
             depth_policy=settings.depth_policy,
             n_resamples=settings.bootstrap_resamples,
             seed=settings.seed,
+            bf16=bf16,
         )
         results[name] = result.to_dict()
         summaries[name] = {
@@ -46,6 +49,7 @@ def main() -> None:
                 "late": round(probe.late, 4),
                 "gain": round(probe.gain, 4),
                 "truncated": probe.n_truncated,
+                "bf16": bf16,
             }
             for lang, probe in result.languages.items()
         }

@@ -22,7 +22,6 @@ from regpt2.sources.data import XnliRows
 from regpt2.sources.demo_models import demo_qwen_model
 from regpt2.sources.models import load_causal_lm
 from regpt2.sources.resolve import parse_source
-from regpt2.training.loop import bf16_supported, pick_device
 from regpt2.training.lora import apply_lora, load_adapter_model, parameter_counts, save_adapter
 from stages import command
 
@@ -78,8 +77,6 @@ def evaluate() -> None:
         settings.languages,
         settings.test_split,
         settings.test_limit,
-        # Scored in the precision it was trained in (bf16 autocast where the device has it).
-        bf16=settings.training.bf16 and bf16_supported(pick_device()),
     )
     write_json("data/eval/qwen_lora.json", {"languages": languages})
     write_json(

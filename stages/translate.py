@@ -6,6 +6,7 @@ from regpt2.analysis.results import numbers_only
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json
+from regpt2.core.precision import use_bf16
 from regpt2.core.seeding import seed_everything
 from regpt2.gpt2.model import GPT2LMHead
 from regpt2.sources.data import XnliRows
@@ -33,6 +34,7 @@ def main() -> None:
         no_repeat_ngram_size=settings.no_repeat_ngram_size,
         batch_size=settings.batch_size,
         seed=settings.seed,
+        bf16=use_bf16(settings.bf16, next(model.parameters()).device, "inference"),
     )
     rows = XnliRows.of(params.sources.xnli, params.demo)
     english = [row.premise for row in rows.load("en", settings.split)]
@@ -51,7 +53,9 @@ def main() -> None:
         },
     )
     languages = {lang: result.metrics() for lang, result in results.items()}
-    write_json("metrics/translate.json", {"languages": numbers_only(languages)})
+    write_json(
+        "metrics/translate.json", {"bf16": options.bf16, "languages": numbers_only(languages)}
+    )
 
 
 if __name__ == "__main__":

@@ -458,6 +458,14 @@ def test_banner_marks_demo_and_mixed_profiles(tmp_path):
     assert assemble_report(tmp_path, profile="paper", sources=PAPER_SOURCES).banner() is None
     mixed = assemble_report(tmp_path, profile="paper", sources={**PAPER_SOURCES, "xnli": "demo"})
     assert mixed.banner()[0] == "mixed" and "xnli" in mixed.banner()[1]
+    gguf = "../shared/models/smollm2-135m-instruct-q4_1.gguf"
+    offline = assemble_report(
+        tmp_path, profile="offline", sources={**PAPER_SOURCES, "gpt2": gguf, "qwen": gguf}
+    )
+    kind, text = offline.banner()
+    assert kind == "standin"
+    assert "smollm2-135m-instruct-q4_1.gguf stands in for GPT-2 124M" in text
+    assert "stands in for Qwen2.5-0.5B" in text
     html_path = _build(tmp_path)
     assert 'class="banner demo"' in html_path.read_text(encoding="utf-8")
     markdown = (tmp_path / "report" / "index.md").read_text(encoding="utf-8")

@@ -38,6 +38,9 @@ Languages = Annotated[
     list[str], AfterValidator(lambda codes: _as_value_error(check_languages, codes))
 ]
 Split = Literal["train", "dev", "test"]
+# bf16 autocast: "auto" (where the hardware has native bf16 and it is faster, per path; see
+# regpt2.core.precision), true (force) or false.
+Bf16 = Literal["auto"] | bool
 LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
 
 
@@ -85,7 +88,7 @@ class Pretrain(Section):
     eval_batch_size: PositiveInt
     # The study's loss counted the padding positions (pad = EOS); false trains on real tokens.
     loss_on_padding: bool
-    bf16: bool
+    bf16: Bf16
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> Pretrain:
@@ -100,6 +103,8 @@ class Nli(Section):
     max_length: Annotated[int, Field(ge=16)]
     eval_batch_size: PositiveInt
     bootstrap_resamples: PositiveInt
+    # Precision of every NLI evaluation (test sets, zero-shot, the dev scores inside training).
+    bf16: Bf16
 
     @field_validator("template")
     @classmethod
@@ -150,7 +155,7 @@ class Training(Section):
     eval_every: NonNegativeInt
     # Batch size of those dev evaluations (it picks the checkpoint, so it is a training knob).
     dev_batch_size: PositiveInt
-    bf16: bool
+    bf16: Bf16
 
 
 class TestSet(Section):
@@ -242,6 +247,7 @@ class Translate(Section):
     no_repeat_ngram_size: NonNegativeInt
     tokens_per_word: PositiveInt
     batch_size: PositiveInt
+    bf16: Bf16
 
     @field_validator("templates")
     @classmethod
@@ -291,6 +297,7 @@ class Probe(Section):
     late_layers: LayerRange
     depth_policy: Literal["scale", "clip", "error"]
     bootstrap_resamples: PositiveInt
+    bf16: Bf16
 
     @field_validator("languages")
     @classmethod

@@ -17,6 +17,7 @@ from regpt2.config.params import Nli, Subset, Training
 from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.errors import UserError
 from regpt2.core.io import write_json
+from regpt2.core.precision import use_bf16
 from regpt2.nli.prompts import EncodedExample, NliPrompt
 from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict
 from regpt2.sources.data import NliExample, XnliRows, take_subset
@@ -96,10 +97,15 @@ def finetune(
         logits = label_position_logits(model, batch).float()
         return F.cross_entropy(logits, batch["targets"])
 
+    # The dev scores pick the checkpoint: they follow the training block's bf16 setting, read
+    # for inference (so `auto` scores in bf16 on a CPU with native bf16, trains in fp32).
+    dev_bf16 = use_bf16(config.bf16, device, "inference")
+
     def dev_accuracy(model: torch.nn.Module) -> float:
         predictions = predict(
-            model, prompt, dev_examples, batch_size=dev_batch_size, description="dev"
-        )
+            model, prompt, dev_examples, batch_size=dev_batch_size, bf16=dev_bf16,
+            description="dev",
+        )  # fmt: skip
         return float((predictions.strict == predictions.gold).mean())
 
     result = train(
@@ -177,6 +183,7 @@ def evaluate_rows(
     )
     metrics = accuracy_metrics(predictions, bootstrap_resamples=bootstrap_resamples, seed=seed)
     metrics["truncated"] = sum(example.truncated for example in examples)
+    metrics["bf16"] = bf16
     return metrics
 
 
@@ -188,12 +195,13 @@ def evaluate_languages(
     languages: Sequence[str],
     split: str,
     limit: int | None,
-    *,
-    bf16: bool = False,
 ) -> dict[str, dict]:
-    """Evaluate on `split` of each language (on this process's device), batched and bootstrapped
-    as `nli` says; returns lang -> full metrics."""
-    model.to(pick_device())
+    """Evaluate on `split` of each language (on this process's device, in the precision
+    `nli.bf16` picks there), batched and bootstrapped as `nli` says; returns lang -> full
+    metrics."""
+    device = pick_device()
+    model.to(device)
+    bf16 = use_bf16(nli.bf16, device, "inference")
     return {
         lang: evaluate_rows(
             model,
@@ -217,6 +225,7 @@ def summary(metrics: dict) -> dict:
         "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
         "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
         "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
+        "bf16": metrics["bf16"],
     }
 
 

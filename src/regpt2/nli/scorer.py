@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from regpt2.core import distributed
 from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.languages import LABELS
+from regpt2.core.precision import autocast
 from regpt2.core.stats import bootstrap_interval
 from regpt2.nli.prompts import EncodedExample, NliPrompt
 
@@ -68,7 +69,7 @@ def predict(
         indices = mine[start : start + batch_size]
         batch = left_padded([examples[i].input_ids for i in indices], pad_id)
         batch = {key: value.to(device) for key, value in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(device, bf16):
             logits = label_position_logits(model, batch).float()
         mine_strict += logits.argmax(dim=-1).tolist()
         mine_restricted += logits[:, label_ids].argmax(dim=-1).tolist()

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from regpt2.core.batching import left_padded
 from regpt2.core.errors import UserError
+from regpt2.core.precision import autocast
 
 # --------------------------------------------------------------------------- generation
 
@@ -29,6 +30,7 @@ def generate_continuations(
     no_repeat_ngram_size: int = 2,
     seed: int | None = 0,
     progress: bool = False,
+    bf16: bool = False,
 ) -> list[str]:
     """Decode continuations of `prompts` with `model.generate`, in batches; raw text, input order.
 
@@ -78,7 +80,7 @@ def generate_continuations(
             padded = left_padded([encoded[i] for i in batch], pad_id)
             input_ids = padded["input_ids"].to(device)
             attention_mask = padded["attention_mask"].to(device)
-            with _seeded(None if seed is None else seed + number, device):
+            with _seeded(None if seed is None else seed + number, device), autocast(device, bf16):
                 generated = model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,

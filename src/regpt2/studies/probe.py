@@ -298,6 +298,7 @@ def probe_parallel(
     confidence: float = 0.95,
     seed: int = 0,
     device: str | torch.device | None = None,
+    bf16: bool = False,
 ) -> ProbeResult:
     """Probe every language of `sentences` (aligned with 'en'); see the module docstring."""
     validate_parallel(sentences)
@@ -314,7 +315,7 @@ def probe_parallel(
     }
     # Check the layer settings before the first forward pass, on a nominal depth.
     resolve_layer_ranges(reference_layers, **layer_settings)
-    run = {"max_length": max_length, "batch_size": batch_size, "device": device}
+    run = {"max_length": max_length, "batch_size": batch_size, "device": device, "bf16": bf16}
     english = sentence_statistics(model, tokenizer, sentences[ENGLISH], language=ENGLISH, **run)
     ranges = resolve_layer_ranges(english.n_layers, **layer_settings)
     summary = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}

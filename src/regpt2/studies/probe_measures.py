@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from regpt2.core.batching import pad_id_of
 from regpt2.core.errors import UserError
+from regpt2.core.precision import autocast
 
 # --------------------------------------------------------------------------------------------
 # Entropy of attention maps
@@ -155,6 +156,7 @@ def sentence_statistics(
     batch_size: int = 16,
     device: str | torch.device | None = None,
     language: str = "?",
+    bf16: bool = False,
 ) -> SentenceStatistics:
     """Run the model over `texts` in right-padded batches; per-sentence statistics, input order."""
     if max_length < 1 or batch_size < 1:
@@ -188,7 +190,10 @@ def sentence_statistics(
                 for b, row in enumerate(rows):
                     input_ids[b, : lengths[row]] = torch.tensor(ids_list[row], dtype=torch.long)
                     mask[b, : lengths[row]] = 1
-                hidden_states, attentions = _forward(model, input_ids.to(device), mask.to(device))
+                with autocast(device, bf16):
+                    hidden_states, attentions = _forward(
+                        model, input_ids.to(device), mask.to(device)
+                    )
 
                 # Mean pooling over real tokens only (padding replaced by 0, never multiplied:
                 # a NaN at a padded position must not leak in).

@@ -184,6 +184,7 @@ class TranslationSettings:
     batch_size: int = 16
     seed: int | None = 0
     strip_punctuation: bool = False
+    bf16: bool = False  # resolved already (regpt2.core.precision.use_bf16)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "templates", validate_templates(self.templates))
@@ -209,6 +210,7 @@ class TranslationSettings:
             "top_k": self.top_k,
             "no_repeat_ngram_size": self.no_repeat_ngram_size,
             "seed": self.seed,
+            "bf16": self.bf16,
         }
 
 

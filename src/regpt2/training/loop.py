@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from regpt2.core import distributed
 from regpt2.core.errors import UserError
 from regpt2.core.io import atomic_path
+from regpt2.core.precision import Bf16Setting, autocast, use_bf16
 from regpt2.training.checkpoint import (
     Checkpoint,
     fingerprint_of,
@@ -46,7 +47,7 @@ class LoopConfig:
     lr: float
     weight_decay: float
     eval_every: int = 0  # optimizer steps between dev evaluations; 0 = at each epoch's end
-    bf16: bool = False
+    bf16: Bf16Setting = False  # see regpt2.core.precision
     optimizer: str = "regpt2"
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-6
@@ -94,10 +95,6 @@ class TrainResult:
 def pick_device() -> torch.device:
     """This process's device: its own GPU under torchrun, else the GPU if any, else the CPU."""
     return distributed.device()
-
-
-def bf16_supported(device: torch.device) -> bool:
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def length_grouped_batches(
@@ -178,11 +175,11 @@ def train(
         forward_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    use_bf16 = config.bf16 and bf16_supported(device)
+    bf16 = use_bf16(config.bf16, device, "training")
     optimizer = make_optimizer(model, config)
     fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
     checkpoint = Checkpoint(checkpoint_dir, fingerprint)
-    result = TrainResult(bf16_used=use_bf16)
+    result = TrainResult(bf16_used=bf16)
 
     batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
@@ -250,7 +247,7 @@ def train(
                 contextlib.nullcontext() if closes_step or world == 1 else forward_model.no_sync()
             )
             with sync:
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with autocast(device, bf16):
                     loss = loss_fn(forward_model, batch)
                 extras = {}
                 if isinstance(loss, tuple):
