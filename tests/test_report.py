@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from regpt2 import report as report_module
 from regpt2.analysis import published as study
 from regpt2.analysis.comparisons import accuracy_changes
 from regpt2.core.errors import UserError
 from regpt2.report import (
+    Report,
     assemble_report,
     build_report,
     compute_findings,
@@ -26,6 +26,8 @@ from regpt2.report import (
     experiments_markdown,
     parse_exp_show,
 )
+from regpt2.report import experiments as experiments_module
+from regpt2.report.sections.probe import probe_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_SOURCES = {
@@ -453,7 +455,7 @@ def test_markdown_twin_and_figures_are_deterministic(tmp_path):
 
 def test_banner_marks_demo_and_mixed_profiles(tmp_path):
     demo = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
-    assert demo.banner() == ("demo", report_module.Report.banner(demo)[1])
+    assert demo.banner() == ("demo", Report.banner(demo)[1])
     assert "DEMO PROFILE" in demo.banner()[1] and "not the study's numbers" in demo.banner()[1]
     assert assemble_report(tmp_path, profile="paper", sources=PAPER_SOURCES).banner() is None
     mixed = assemble_report(tmp_path, profile="paper", sources={**PAPER_SOURCES, "xnli": "demo"})
@@ -549,10 +551,10 @@ def test_experiments_from_dvc_failure_is_none(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("no dvc")
 
-    monkeypatch.setattr(report_module.subprocess, "run", broken)
+    monkeypatch.setattr(experiments_module.subprocess, "run", broken)
     assert experiments_from_dvc(tmp_path) is None
     monkeypatch.setattr(
-        report_module.subprocess,
+        experiments_module.subprocess,
         "run",
         lambda *a, **k: subprocess.CompletedProcess(a, 0, "not json", ""),
     )
@@ -691,6 +693,6 @@ def test_probe_table_shows_cut_sentences():
     summary["en"] = {"attention_entropy": 4.3, "early": 1.0, "late": 1.0, "gain": 0.0}
     details = {"languages": {"th": {"n_sentences": 200, "n_truncated": 90}}}
     details["languages"]["en"] = {"n_sentences": 200, "n_truncated": 0}
-    table = report_module.probe_table("pretrained", summary, details)
+    table = probe_table("pretrained", summary, details)
     cells = {row[1] for row in table.rows}
     assert cells == {"200 (90 cut)", "200"}

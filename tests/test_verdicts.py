@@ -9,14 +9,15 @@ import math
 
 import pytest
 
-from regpt2 import report
-from regpt2.report import (
+from regpt2.analysis import verdicts
+from regpt2.analysis.verdicts import (
     change_outcome,
     compound_verdict,
     every_language_verdict,
     majority_verdict,
     significance_verdict,
 )
+from regpt2.report import build
 
 
 @pytest.mark.parametrize(
@@ -42,13 +43,13 @@ def test_significance_verdict(effect, p, ci, sign, verdict):
 
 def test_correlation_and_difference_verdicts_use_the_one_rule():
     # A non-significant correlation and a non-significant difference read the same.
-    assert report._correlation_verdict({"pearson_r": 0.9, "pearson_p": 0.07}, "pearson", 1) == (
-        report._difference_verdict(3.0, 0.07)
+    assert verdicts.correlation_verdict({"pearson_r": 0.9, "pearson_p": 0.07}, "pearson", 1) == (
+        verdicts.difference_verdict(3.0, 0.07)
     )
-    assert report._difference_verdict(3.0, 0.07) == "inconclusive"
-    assert report._difference_verdict(3.0, 0.01) == "supported"
-    assert report._difference_verdict(-3.0, 0.01) == "contradicted"
-    assert report._correlation_verdict(
+    assert verdicts.difference_verdict(3.0, 0.07) == "inconclusive"
+    assert verdicts.difference_verdict(3.0, 0.01) == "supported"
+    assert verdicts.difference_verdict(-3.0, 0.01) == "contradicted"
+    assert verdicts.correlation_verdict(
         {"spearman_r": 0.9, "spearman_p": 0.001}, "spearman", -1
     ) == ("contradicted")
 
@@ -111,7 +112,7 @@ def test_compound_verdict(parts, verdict):
 
 def test_verdicts_are_known_to_the_report():
     for verdict in ("supported", "contradicted", "inconclusive"):
-        assert verdict in report.VERDICTS
+        assert verdict in verdicts.VERDICTS
 
 
 def test_a_crashing_section_raises_under_strict_mode(monkeypatch):
@@ -120,9 +121,9 @@ def test_a_crashing_section_raises_under_strict_mode(monkeypatch):
 
     monkeypatch.setenv("REGPT2_STRICT_REPORT", "1")
     with pytest.raises(KeyError):
-        report._safe("x", "X", broken, None)
+        build._safe("x", "X", broken, None)
     monkeypatch.setenv("REGPT2_STRICT_REPORT", "0")
-    section = report._safe("x", "X", broken, None)
+    section = build._safe("x", "X", broken, None)
     assert section.status == "error"
 
 
