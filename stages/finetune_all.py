@@ -3,7 +3,6 @@ together), scored on every language. `train` (train_all) writes the model, `eval
 (finetune_all) scores it; the comparison with zero-shot and per-language runs is `analyze`'s."""
 
 import time
-from pathlib import Path
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
@@ -11,16 +10,14 @@ from regpt2.core.io import atomic_path, write_json
 from regpt2.core.seeding import seed_everything
 from regpt2.nli.finetune import (
     evaluate_languages,
-    finetune,
     make_prompt,
     model_context,
     record_training,
     summary,
-    training_rows,
+    train_languages,
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
-from regpt2.training.loop import LoopConfig
 from stages import command
 
 MODEL = "data/models/finetune_all"
@@ -32,24 +29,17 @@ def train() -> None:
     training = settings.training
     seed_everything(training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
-    prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    # The loop's seeded batch order shuffles the languages together.
     rows = XnliRows.of(params.sources.xnli, params.demo)
-    train_rows, dev_rows = [], []
-    for lang in settings.languages:
-        train, dev = training_rows(rows, lang, training, settings)
-        train_rows += train
-        dev_rows += dev
     started = time.perf_counter()
-    result, counts = finetune(
+    result, counts = train_languages(
+        rows,
+        params.nli,
         model,
-        prompt,
-        train_rows,
-        dev_rows,
-        LoopConfig.for_finetuning(training),
-        dev_batch_size=training.dev_batch_size,
-        checkpoint_dir=Path("data/checkpoints/finetune_all"),
-        description="finetune_all",
+        tokenizer,
+        settings.languages,
+        training,
+        stage="finetune_all",
+        subset=settings,
     )
     with atomic_path(MODEL) as folder:
         model.save_pretrained(folder)

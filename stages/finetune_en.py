@@ -15,7 +15,7 @@ from regpt2.nli.finetune import (
     model_context,
     record_training,
     summary,
-    train_language,
+    train_languages,
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
@@ -31,12 +31,12 @@ def train() -> None:
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     rows = XnliRows.of(params.sources.xnli, params.demo)
     started = time.perf_counter()
-    result, counts = train_language(
+    result, counts = train_languages(
         rows,
         params.nli,
         model,
         tokenizer,
-        settings.language,
+        [settings.language],
         settings.training,
         stage="finetune_en",
     )

@@ -15,7 +15,7 @@ from regpt2.nli.finetune import (
     model_context,
     record_training,
     summary,
-    train_language,
+    train_languages,
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
@@ -40,12 +40,12 @@ def train(lang: str) -> None:
     seed_everything(training.seed)
     model, tokenizer = load_pretrained_lm(params.sources.gpt2)
     started = time.perf_counter()
-    result, counts = train_language(
+    result, counts = train_languages(
         XnliRows.of(params.sources.xnli, params.demo),
         params.nli,
         model,
         tokenizer,
-        lang,
+        [lang],
         training,
         stage=f"finetune_per_lang/{lang}",
         subset=params.finetune_per_lang.languages[lang],

@@ -16,7 +16,7 @@ from regpt2.nli.finetune import (
     model_context,
     record_training,
     summary,
-    train_language,
+    train_languages,
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.demo_models import demo_qwen_model
@@ -53,8 +53,14 @@ def train() -> None:
     )
     rows = XnliRows.of(params.sources.xnli, params.demo)
     started = time.perf_counter()
-    result, counts = train_language(
-        rows, params.nli, model, tokenizer, settings.language, settings.training, stage="qwen_lora"
+    result, counts = train_languages(
+        rows,
+        params.nli,
+        model,
+        tokenizer,
+        [settings.language],
+        settings.training,
+        stage="qwen_lora",
     )
     elapsed = time.perf_counter() - started
     with atomic_path(ADAPTER) as folder:

@@ -25,7 +25,7 @@ from regpt2.core.seeding import seed_everything
 from regpt2.demo.corpus import demo_pretrain_documents
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
-from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, train_language
+from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, train_languages
 from regpt2.sources.data import XnliRows
 from regpt2.sources.tokenizers import train_demo_bpe
 
@@ -69,12 +69,12 @@ def test_demo_per_language_training_agrees_across_seeds(tmp_path, monkeypatch):
         training = section.training.model_copy(update={"seed": seed})
         model = _base(params, tokenizer)
         seed_everything(seed)
-        train_language(
+        train_languages(
             rows,
             params.nli,
             model,
             tokenizer,
-            LANGUAGE,
+            [LANGUAGE],
             training,
             stage=f"robustness/{LANGUAGE}/{seed}",
             subset=section.languages[LANGUAGE],

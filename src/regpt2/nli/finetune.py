@@ -1,8 +1,8 @@
 """NLI fine-tuning and evaluation on top of the one loop (`training.loop`) and one scorer
 (`nli.scorer`).
 
-Every fine-tuning stage (English, per-language, all-language, LoRA) calls `finetune` with its
-own rows and model; every evaluation calls `evaluate_languages`.
+Every fine-tuning stage (English, per-language, all-language, LoRA) calls `train_languages` (and
+so `finetune`) with its languages and model; every evaluation calls `evaluate_languages`.
 """
 
 from __future__ import annotations
@@ -137,22 +137,27 @@ def finetune(
     return result, counts
 
 
-def train_language(
+def train_languages(
     rows: XnliRows,
     nli: Nli,
     model: torch.nn.Module,
     tokenizer,
-    lang: str,
+    languages: Sequence[str],
     training: Training,
     *,
     stage: str,
     subset: Subset | None = None,
 ) -> tuple[TrainResult, dict]:
-    """Fine-tune on one language's training rows as `training` says (dev picks the best
-    checkpoint), with the prompt `nli` describes. Returns the training result and the example
-    counts."""
+    """Fine-tune on the training rows of `languages` (concatenated; the loop's seeded batch
+    order shuffles them together) as `training` says, dev rows picking the best checkpoint, with
+    the prompt `nli` describes. Returns the training result and the example counts."""
     prompt = make_prompt(tokenizer, nli, model_context(model))
-    train_rows, dev_rows = training_rows(rows, lang, training, subset)
+    train_rows: list[NliExample] = []
+    dev_rows: list[NliExample] = []
+    for lang in languages:
+        train, dev = training_rows(rows, lang, training, subset)
+        train_rows += train
+        dev_rows += dev
     return finetune(
         model,
         prompt,
