@@ -159,146 +159,207 @@ def train(
         raise UserError(f"{description}: no training examples")
     if checkpoint_dir is not None and not inputs_digest:
         raise ValueError("a resumable run needs the inputs_digest of what it trains on")
-    distributed.setup()
-    world = distributed.world_size()
-    if config.batch_size < world:
-        raise UserError(
-            f"{description}: batch_size {config.batch_size} is smaller than the {world} "
-            "processes that share each batch"
-        )
-    device = device or pick_device()
-    model.to(device)
-    forward_model = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        forward_model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    bf16 = use_bf16(config.bf16, device, "training")
-    optimizer = make_optimizer(model, config)
-    fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
-    checkpoint = Checkpoint(checkpoint_dir, fingerprint)
-    result = TrainResult(bf16_used=bf16)
-
+    run = _Run(model, config, evaluate_fn, checkpoint_dir, inputs_digest, description, device)
+    start_epoch, skip_batches = run.resume()
     batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total_steps = steps_per_epoch * config.epochs
+    total_steps = math.ceil(batches_per_epoch / config.grad_accum) * config.epochs
+    model.train()
+    progress = tqdm(total=total_steps, initial=run.result.steps, desc=description, mininterval=2)
+    for epoch in range(start_epoch, config.epochs):
+        batches = length_grouped_batches(
+            lengths, config.batch_size, config.seed + epoch, config.length_group_batches
+        )
+        run.epoch(epoch, batches, skip_batches, _Step(lengths, collate, loss_fn), progress)
+        skip_batches = 0
+    progress.close()
+    return run.finish()
 
-    start_epoch, skip_batches = 0, 0
-    state = checkpoint.load("last.pt")
-    if state is not None:
-        load_trainable_state(model, state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+
+@dataclass(frozen=True)
+class _Step:
+    """What a stage passes in to make and score its batches (see `train`)."""
+
+    lengths: Sequence[int]
+    collate: Callable[[list[int]], Batch]
+    loss_fn: LossFn
+
+
+@dataclass
+class _Pending:
+    """Micro-batches accumulated since the last optimizer step: how many, their mean loss so far
+    (each divided by grad_accum) and the sums of their logged extras."""
+
+    count: int = 0
+    loss: float = 0.0
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+class _Run:
+    """One training run's state: the model (wrapped for DDP when several processes train), its
+    optimizer, the resumable checkpoint, the result so far and the best weights in memory."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: LoopConfig,
+        evaluate_fn: Callable[[torch.nn.Module], float] | None,
+        checkpoint_dir: Path | None,
+        inputs_digest: str,
+        description: str,
+        device: torch.device | None,
+    ) -> None:
+        distributed.setup()
+        self.world = distributed.world_size()
+        if config.batch_size < self.world:
+            raise UserError(
+                f"{description}: batch_size {config.batch_size} is smaller than the {self.world} "
+                "processes that share each batch"
+            )
+        self.device = device or pick_device()
+        model.to(self.device)
+        self.model = self.forward_model = model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward_model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.config, self.evaluate_fn, self.description = config, evaluate_fn, description
+        self.bf16 = use_bf16(config.bf16, self.device, "training")
+        self.optimizer = make_optimizer(model, config)
+        fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
+        self.checkpoint = Checkpoint(checkpoint_dir, fingerprint)
+        self.result = TrainResult(bf16_used=self.bf16)
+        self.best: dict[str, torch.Tensor] = {}
+
+    def resume(self) -> tuple[int, int]:
+        """Continue a killed run from its last checkpoint (only one of the same fingerprint):
+        returns the (epoch, batch in epoch) to start at, (0, 0) for a fresh run."""
+        state = self.checkpoint.load("last.pt")
+        if state is None:
+            return 0, 0
+        load_trainable_state(self.model, state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         for key, value in state["result"].items():
-            setattr(result, key, value)
-        result.resumed_from_step = result.steps
-        start_epoch, skip_batches = state["epoch"], state["batch_in_epoch"]
+            setattr(self.result, key, value)
+        self.result.resumed_from_step = self.result.steps
+        best = self.checkpoint.load("best.pt")
+        if best is not None:
+            self.best.update(best["model"])
+        return state["epoch"], state["batch_in_epoch"]
 
-    def evaluate_and_keep_best() -> None:
-        if evaluate_fn is None:
+    def epoch(
+        self, epoch: int, batches: list[list[int]], skip: int, step: _Step, progress: tqdm
+    ) -> None:
+        """One pass over `batches` from index `skip` on: micro-batches accumulate into optimizer
+        steps; dev evaluations and checkpoints at their cadence and at the epoch's end."""
+        config = self.config
+        pending = _Pending()
+        for batch_index in range(skip, len(batches)):
+            last_in_epoch = batch_index == len(batches) - 1
+            closes_step = pending.count + 1 == config.grad_accum or last_in_epoch
+            self.micro_batch(batches[batch_index], step, closes_step, pending)
+            if not closes_step:
+                continue
+            self.optimizer_step(pending, progress)
+            pending = _Pending()
+            if config.eval_every and self.result.steps % config.eval_every == 0:
+                self.evaluate_and_keep_best()
+            if config.checkpoint_every and self.result.steps % config.checkpoint_every == 0:
+                self.save_last(epoch, batch_index + 1)
+        if not config.eval_every or self.result.steps % config.eval_every:
+            self.evaluate_and_keep_best()
+        self.save_last(epoch + 1, 0)
+
+    def micro_batch(
+        self, indices: list[int], step: _Step, closes_step: bool, pending: _Pending
+    ) -> None:
+        """Forward and backward of one micro-batch; its loss and extras join `pending`."""
+        world, grad_accum = self.world, self.config.grad_accum
+        # Each rank takes its share of the batch; its loss is weighted so that DDP's mean
+        # over ranks equals the mean over the whole batch. A rank left without an example
+        # (a short last batch) runs one with weight 0, as every rank must join backward.
+        local = distributed.shard(indices)
+        weight = len(local) * world / len(indices)
+        batch = {k: v.to(self.device) for k, v in step.collate(local or indices[:1]).items()}
+        sync = (
+            contextlib.nullcontext() if closes_step or world == 1 else self.forward_model.no_sync()
+        )
+        with sync:
+            with autocast(self.device, self.bf16):
+                loss = step.loss_fn(self.forward_model, batch)
+            extras = {}
+            if isinstance(loss, tuple):
+                loss, extras = loss
+            if not torch.isfinite(loss):
+                raise UserError(
+                    f"{self.description}: loss became {loss.item()} at step {self.result.steps}"
+                )
+            (loss * weight / grad_accum).backward()
+        logged = _batch_mean({"loss": loss.item(), **extras}, weight)
+        for name, value in logged.items():
+            if name != "loss":
+                pending.extras[name] = pending.extras.get(name, 0.0) + value
+        pending.loss += logged["loss"] / grad_accum
+        pending.count += 1
+        self.result.micro_batches += 1
+        self.result.examples_seen += len(indices)
+        self.result.tokens_seen += sum(int(step.lengths[i]) for i in indices)
+
+    def optimizer_step(self, pending: _Pending, progress: tqdm) -> None:
+        """Close an accumulation group: the optimizer step, the step's loss and extras logged."""
+        grad_accum = self.config.grad_accum
+        if pending.count < grad_accum:  # a short final group: rescale to its mean
+            for parameter in self.model.parameters():
+                if parameter.grad is not None:
+                    parameter.grad.mul_(grad_accum / pending.count)
+            pending.loss *= grad_accum / pending.count
+        for name, value in pending.extras.items():
+            self.result.extras.setdefault(name, []).append(value / pending.count)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.result.steps += 1
+        self.result.losses.append(pending.loss)
+        progress.update(1)
+        progress.set_postfix(loss=f"{pending.loss:.4f}", refresh=False)
+
+    def evaluate_and_keep_best(self) -> None:
+        """Score on dev (when the stage gave a score) and keep the weights if they are the best."""
+        if self.evaluate_fn is None:
             return
-        model.eval()
-        score = float(evaluate_fn(model))
-        model.train()
-        result.evaluations.append({"step": result.steps, "score": score})
-        if result.best_score is None or score > result.best_score:
-            result.best_score, result.best_step = score, result.steps
-            checkpoint.save("best.pt", {"model": trainable_state(model)})
-            best_in_memory.clear()
-            best_in_memory.update(trainable_state(model))
+        self.model.eval()
+        score = float(self.evaluate_fn(self.model))
+        self.model.train()
+        self.result.evaluations.append({"step": self.result.steps, "score": score})
+        if self.result.best_score is None or score > self.result.best_score:
+            self.result.best_score, self.result.best_step = score, self.result.steps
+            self.checkpoint.save("best.pt", {"model": trainable_state(self.model)})
+            self.best.clear()
+            self.best.update(trainable_state(self.model))
 
-    def save_last(epoch: int, batch_in_epoch: int) -> None:
-        checkpoint.save(
+    def save_last(self, epoch: int, batch_in_epoch: int) -> None:
+        """The resumable checkpoint: weights, optimizer, result so far and where to go on."""
+        self.checkpoint.save(
             "last.pt",
             {
-                "model": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "result": {k: v for k, v in asdict(result).items()},
+                "model": trainable_state(self.model),
+                "optimizer": self.optimizer.state_dict(),
+                "result": {k: v for k, v in asdict(self.result).items()},
                 "epoch": epoch,
                 "batch_in_epoch": batch_in_epoch,
             },
         )
 
-    best_in_memory: dict[str, torch.Tensor] = {}
-    if state is not None:
-        best = checkpoint.load("best.pt")
-        if best is not None:
-            best_in_memory.update(best["model"])
-
-    model.train()
-    progress = tqdm(total=total_steps, initial=result.steps, desc=description, mininterval=2)
-    for epoch in range(start_epoch, config.epochs):
-        batches = length_grouped_batches(
-            lengths, config.batch_size, config.seed + epoch, config.length_group_batches
-        )
-        accumulated, pending_loss, pending_extras = 0, 0.0, {}
-        for batch_index in range(skip_batches, len(batches)):
-            indices = batches[batch_index]
-            last_in_epoch = batch_index == len(batches) - 1
-            closes_step = accumulated + 1 == config.grad_accum or last_in_epoch
-            # Each rank takes its share of the batch; its loss is weighted so that DDP's mean
-            # over ranks equals the mean over the whole batch. A rank left without an example
-            # (a short last batch) runs one with weight 0, as every rank must join backward.
-            local = distributed.shard(indices)
-            weight = len(local) * world / len(indices)
-            batch = {k: v.to(device) for k, v in collate(local or indices[:1]).items()}
-            sync = (
-                contextlib.nullcontext() if closes_step or world == 1 else forward_model.no_sync()
-            )
-            with sync:
-                with autocast(device, bf16):
-                    loss = loss_fn(forward_model, batch)
-                extras = {}
-                if isinstance(loss, tuple):
-                    loss, extras = loss
-                if not torch.isfinite(loss):
-                    raise UserError(
-                        f"{description}: loss became {loss.item()} at step {result.steps}"
-                    )
-                (loss * weight / config.grad_accum).backward()
-            logged = _batch_mean({"loss": loss.item(), **extras}, weight)
-            for name, value in logged.items():
-                if name != "loss":
-                    pending_extras[name] = pending_extras.get(name, 0.0) + value
-            pending_loss += logged["loss"] / config.grad_accum
-            accumulated += 1
-            result.micro_batches += 1
-            result.examples_seen += len(indices)
-            result.tokens_seen += sum(int(lengths[i]) for i in indices)
-            if not closes_step:
-                continue
-            if accumulated < config.grad_accum:  # a short final group: rescale to its mean
-                for parameter in model.parameters():
-                    if parameter.grad is not None:
-                        parameter.grad.mul_(config.grad_accum / accumulated)
-                pending_loss *= config.grad_accum / accumulated
-            for name, value in pending_extras.items():
-                result.extras.setdefault(name, []).append(value / accumulated)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
-            result.losses.append(pending_loss)
-            progress.update(1)
-            progress.set_postfix(loss=f"{pending_loss:.4f}", refresh=False)
-            accumulated, pending_loss, pending_extras = 0, 0.0, {}
-            if config.eval_every and result.steps % config.eval_every == 0:
-                evaluate_and_keep_best()
-            if config.checkpoint_every and result.steps % config.checkpoint_every == 0:
-                save_last(epoch, batch_index + 1)
-        skip_batches = 0
-        if not config.eval_every or result.steps % config.eval_every:
-            evaluate_and_keep_best()
-        save_last(epoch + 1, 0)
-    progress.close()
-
-    if best_in_memory:
-        load_trainable_state(model, best_in_memory)
-    model.eval()
-    distributed.barrier()
-    if distributed.is_main_process():
-        checkpoint.clear()
-    return result
+    def finish(self) -> TrainResult:
+        """End with the best weights (when dev scores picked them) in eval mode; rank 0 removes
+        the checkpoint folder once every rank is done."""
+        if self.best:
+            load_trainable_state(self.model, self.best)
+        self.model.eval()
+        distributed.barrier()
+        if distributed.is_main_process():
+            self.checkpoint.clear()
+        return self.result
 
 
 def _batch_mean(values: dict[str, float], weight: float) -> dict[str, float]:
