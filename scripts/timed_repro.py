@@ -2,7 +2,9 @@
 
 DVC prints "Running stage 'NAME':" when a stage starts and "Updating lock file" when it ends;
 the time between them is the stage's wall time (stages skipped as up to date are not listed).
-Timings are machine facts, never DVC metrics, so they stay out of metrics/.
+Beside it, the CPU seconds the stage's processes used (sampled every second): on a machine
+shared with other work the wall time grows, the CPU time hardly does, so CPU time / cores is
+what the stage would take on idle cores. Timings are machine facts, never DVC metrics.
 
     python scripts/timed_repro.py            # any `dvc repro` arguments may follow
 """
@@ -11,51 +13,104 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 STARTED = re.compile(r"Running stage '([^']+)'")
 ENDED = re.compile(r"Updating lock file")
 OUTPUT = Path("data/timings/repro.json")
 
 
+class CpuMeter:
+    """CPU seconds used by the descendants of one process since the last `reset`."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.seen: dict[int, float] = {}
+
+    def reset(self) -> None:
+        self.sample()
+        self.baseline = dict(self.seen)
+
+    def sample(self) -> None:
+        try:
+            children = self.root.children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            try:
+                times = child.cpu_times()
+            except psutil.Error:
+                continue
+            self.seen[child.pid] = times.user + times.system
+
+    def seconds(self) -> float:
+        return sum(value - self.baseline.get(pid, 0.0) for pid, value in self.seen.items())
+
+
 def main(argv: list[str]) -> int:
     began = time.time()
-    stages: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}
     current: tuple[str, float] | None = None
     process = subprocess.Popen(
         ["dvc", "repro", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert process.stdout is not None
-    for line in process.stdout:
+    meter = CpuMeter(process.pid)
+    meter.reset()
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            meter.sample()
+            continue
+        if line is None:
+            break
         sys.stdout.write(line)
         sys.stdout.flush()
         now = time.time()
+        meter.sample()
         if match := STARTED.search(line):
             current = (match.group(1), now)
+            meter.reset()
         elif ENDED.search(line) and current:
-            stages[current[0]] = round(now - current[1], 1)
+            stages[current[0]] = {
+                "wall_seconds": round(now - current[1], 1),
+                "cpu_seconds": round(meter.seconds(), 1),
+            }
             current = None
             _write(stages, now - began, finished=False)
     code = process.wait()
     _write(stages, time.time() - began, finished=code == 0)
     width = max((len(name) for name in stages), default=5)
     for name, seconds in stages.items():
-        print(f"{name:<{width}}  {seconds / 60:7.1f} min")
-    print(f"{'total':<{width}}  {(time.time() - began) / 60:7.1f} min  (exit {code})")
+        wall, cpu = seconds["wall_seconds"] / 60, seconds["cpu_seconds"] / 60
+        print(f"{name:<{width}}  wall {wall:7.1f} min  cpu {cpu:7.1f} min")
+    print(f"{'total':<{width}}  wall {(time.time() - began) / 60:7.1f} min  (exit {code})")
     return code
 
 
-def _write(stages: dict[str, float], total: float, *, finished: bool) -> None:
+def _pump(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _write(stages: dict, total: float, *, finished: bool) -> None:
     record = {
-        "stages_seconds": stages,
-        "total_seconds": round(total, 1),
+        "stages": stages,
+        "total_wall_seconds": round(total, 1),
+        "total_cpu_seconds": round(sum(s["cpu_seconds"] for s in stages.values()), 1),
         "finished": finished,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": os.environ.get("OMP_NUM_THREADS"),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     tmp = OUTPUT.with_suffix(".tmp")

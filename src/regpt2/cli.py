@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "experiments", help="print the English fine-tuning runs of `dvc exp show` as Markdown"
     )
+    snapshot = commands.add_parser(
+        "snapshot", help="keep this finished run's report, metrics, params and dvc.lock in results/"
+    )
+    snapshot.add_argument("name", help="folder name under results/, e.g. offline")
     args = parser.parse_args(argv)
 
     def run() -> None:
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
             from regpt2.report import experiments_from_dvc, experiments_markdown
 
             print(experiments_markdown(experiments_from_dvc()), end="")
+        elif args.command == "snapshot":
+            from regpt2.snapshot import take_snapshot
+
+            print(f"wrote {take_snapshot(args.name)}")
         else:
             from regpt2.config.params import load_params
 

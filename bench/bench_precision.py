@@ -1,0 +1,234 @@
+"""fp32 vs bf16 autocast on every compute path, against this machine's matmul peak.
+
+In one run, interleaved (fp32, bf16, bf16, fp32, ...: load from other processes hits both
+alike), on a real model and real XNLI prompts:
+- matmul peak: a 2048x2048 @ 2048x2048 product, GFLOP/s in fp32 and in bf16;
+- NLI training step (batch 4, label-token loss, the hand-written AdamW; a copy of the model so
+  the timed steps start from the same weights): examples/s, tokens/s;
+- NLI evaluation (`regpt2.evaluate.predict`, length-sorted batches) per language: examples/s;
+- generation (`model.generate`, greedy, 16 new tokens, batch 8): new tokens/s;
+- probing forward (hidden states + attention maps, eager attention): tokens/s.
+Each path prints its median throughput in both precisions, the bf16/fp32 ratio, the share of
+the matching matmul peak it reaches (model FLOPs: 2 x non-embedding parameters per token
+forward, 6 x for a training step), and what `bf16: auto` picks here (regpt2.precision).
+
+--parity MODEL_FOLDER scores N test rows per language in fp32 and in bf16 and prints strict
+accuracy with its 95% interval for each and the share of changed predictions (any CPU can run
+it: bf16 autocast rounds the same way everywhere, native or emulated, only speed differs).
+
+    python bench/bench_precision.py                       # SmolLM2 from ../shared when present
+    python bench/bench_precision.py --rounds 2 --n 32     # quicker
+    python bench/bench_precision.py --parity data/models/finetune_en --n 300 --langs en,th
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TQDM_DISABLE", "1")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "src"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from regpt2.batching import left_padded, pad_id_of  # noqa: E402
+from regpt2.data import DemoSizes, load_xnli  # noqa: E402
+from regpt2.evaluate import accuracy_metrics, label_position_logits, predict  # noqa: E402
+from regpt2.models import load_pretrained_lm  # noqa: E402
+from regpt2.nli import make_prompt, model_context  # noqa: E402
+from regpt2.optim import AdamW  # noqa: E402
+from regpt2.params import load_params  # noqa: E402
+from regpt2.precision import autocast, cpu_has_native_bf16, use_bf16  # noqa: E402
+
+SHARED = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
+DEFAULT_MODEL = SHARED / "models" / "smollm2-135m-instruct-q4_1.gguf"
+
+
+def interleaved(run, rounds: int) -> dict[bool, float]:
+    """Median seconds of run(bf16) for bf16 False/True, in the order F T T F F T ..."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for number in range(rounds):
+        for bf16 in (False, True) if number % 2 == 0 else (True, False):
+            start = time.perf_counter()
+            run(bf16)
+            times[bf16].append(time.perf_counter() - start)
+    return {bf16: statistics.median(values) for bf16, values in times.items()}
+
+
+def matmul_peak(rounds: int, device: torch.device) -> dict[bool, float]:
+    """GFLOP/s of a 2048^3 matmul in fp32 (False) and bf16 (True)."""
+    size, repeat = 2048, 4
+    operands = {
+        bf16: [torch.randn(size, size, device=device).to(torch.bfloat16 if bf16 else torch.float32)
+               for _ in range(2)]
+        for bf16 in (False, True)
+    }  # fmt: skip
+
+    def run(bf16: bool) -> None:
+        a, b = operands[bf16]
+        for _ in range(repeat):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    run(False), run(True)  # warm up
+    seconds = interleaved(run, rounds)
+    return {bf16: repeat * 2 * size**3 / seconds[bf16] / 1e9 for bf16 in seconds}
+
+
+def body_parameters(model: torch.nn.Module) -> int:
+    """Parameters a token's forward pass multiplies (the embedding lookup is not a matmul; the
+    LM head is computed at one position only, so it is left out too)."""
+    embedding = model.get_input_embeddings().weight
+    return sum(p.numel() for p in model.parameters() if p is not embedding)
+
+
+def report(name: str, unit: str, amount: float, flops: float, seconds, peak, device) -> None:
+    fp32, bf16 = amount / seconds[False], amount / seconds[True]
+    share = {b: flops / seconds[b] / 1e9 / peak[b] for b in (False, True)}
+    path = "training" if name.startswith("train") else "inference"
+    auto = "bf16" if use_bf16("auto", device, path) else "fp32"
+    print(
+        f"{name:<22} fp32 {fp32:8.2f} {unit:<9} ({share[False]:4.0%} of fp32 peak)   "
+        f"bf16 {bf16:8.2f} ({share[True]:4.0%} of bf16 peak)   bf16/fp32 {bf16 / fp32:5.2f}x   "
+        f"auto: {auto}"
+    )
+
+
+def encoded(prompt, lang: str, split: str, n: int, xnli: str):
+    rows = load_xnli(xnli, lang, split, limit=n, demo_sizes=DemoSizes(n, n, n))
+    return prompt.encode(rows)
+
+
+def bench_paths(args, model, tokenizer, prompt, device) -> None:
+    peak = matmul_peak(args.rounds, device)
+    print(f"matmul peak            fp32 {peak[False]:8.1f} GFLOP/s   bf16 {peak[True]:8.1f} "
+          f"GFLOP/s   bf16/fp32 {peak[True] / peak[False]:5.2f}x")  # fmt: skip
+    body = body_parameters(model)
+    pad_id = pad_id_of(tokenizer)
+    label_ids = torch.tensor(prompt.label_token_ids, device=device)
+
+    english = encoded(prompt, "en", "test", args.n, args.xnli)
+    train_batch = left_padded([e.input_ids for e in english[:4]], pad_id)
+    train_batch = {k: v.to(device) for k, v in train_batch.items()}
+    targets = label_ids[[e.label for e in english[:4]]]
+    student = copy.deepcopy(model).train()
+    optimizer = AdamW(student.parameters(), lr=1e-9, weight_decay=0.01)
+
+    def train_step(bf16: bool) -> None:
+        with autocast(device, bf16):
+            logits = label_position_logits(student, train_batch).float()
+        F.cross_entropy(logits, targets).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    train_step(False), train_step(True)
+    tokens = int(train_batch["attention_mask"].sum())
+    seconds = interleaved(train_step, args.rounds)
+    report("train step (batch 4)", "ex/s", 4, 6 * body * tokens, seconds, peak, device)
+
+    model.eval()
+    for lang in args.langs:
+        examples = english if lang == "en" else encoded(prompt, lang, "test", args.n, args.xnli)
+        tokens = sum(len(e.input_ids) for e in examples)
+
+        def evaluate(bf16: bool, examples=examples) -> None:
+            predict(model, prompt, examples, batch_size=args.batch_size, bf16=bf16)
+
+        seconds = interleaved(evaluate, args.rounds)
+        average = tokens / len(examples)
+        name = f"evaluate {lang} ({average:.0f} tok)"
+        report(name, "ex/s", len(examples), 2 * body * tokens, seconds, peak, device)
+
+    prompts = left_padded([e.input_ids for e in english[:8]], pad_id)
+    prompts = {k: v.to(device) for k, v in prompts.items() if k != "position_ids"}
+    new_tokens = 16
+
+    @torch.no_grad()
+    def generate(bf16: bool) -> None:
+        with autocast(device, bf16):
+            model.generate(**prompts, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           do_sample=False, pad_token_id=pad_id)  # fmt: skip
+
+    seconds = interleaved(generate, args.rounds)
+    width = prompts["input_ids"].shape[1]
+    flops = 2 * body * 8 * sum(width + i for i in range(new_tokens))
+    report("generate (batch 8)", "tok/s", 8 * new_tokens, flops, seconds, peak, device)
+
+    probe_model, _ = load_pretrained_lm(args.model, role="--model", attentions=True)
+    probe_model.to(device).eval()
+    batch = left_padded([e.input_ids for e in english[:16]], pad_id)
+    batch = {k: v.to(device) for k, v in batch.items() if k != "position_ids"}
+
+    @torch.no_grad()
+    def probe_forward(bf16: bool) -> None:
+        with autocast(device, bf16):
+            probe_model(**batch, output_hidden_states=True, output_attentions=True)
+
+    seconds = interleaved(probe_forward, args.rounds)
+    tokens = int(batch["attention_mask"].sum())
+    report("probe forward (16)", "tok/s", tokens, 2 * body * tokens, seconds, peak, device)
+
+
+def parity(args, model, prompt) -> None:
+    """Strict accuracy and changed predictions, fp32 vs bf16, per language."""
+    print(f"parity on {args.parity}: {args.n} test rows per language")
+    for lang in args.langs:
+        examples = encoded(prompt, lang, "test", args.n, args.xnli)
+        runs = {
+            bf16: predict(model, prompt, examples, batch_size=args.batch_size, bf16=bf16)
+            for bf16 in (False, True)
+        }
+        metrics = {bf16: accuracy_metrics(runs[bf16], seed=0) for bf16 in runs}
+        changed = (runs[False].strict != runs[True].strict).mean()
+        changed_tokens = (runs[False].strict_tokens != runs[True].strict_tokens).mean()
+        low, high = metrics[False]["strict_ci95"]
+        inside = low <= metrics[True]["strict_accuracy"] <= high
+        print(
+            f"{lang}: strict fp32 {metrics[False]['strict_accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+            f"  bf16 {metrics[True]['strict_accuracy']:.2f} ({'inside' if inside else 'OUTSIDE'}"
+            f" the fp32 interval)  changed strict labels {changed:.1%}, changed argmax tokens "
+            f"{changed_tokens:.1%}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="a model source")
+    parser.add_argument("--xnli", default=str(SHARED / "data" / "xnli"))
+    parser.add_argument("--langs", default="en,th", help="comma-separated languages")
+    parser.add_argument("--n", type=int, default=48, help="test rows per language")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--parity", help="a fine-tuned model folder: fp32 vs bf16 predictions")
+    args = parser.parse_args()
+    args.langs = args.langs.split(",")
+    if not Path(args.xnli).exists():
+        args.xnli = "demo"
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    source = args.parity or args.model
+    model, tokenizer = load_pretrained_lm(source, role="--model")
+    model.to(device)
+    prompt = make_prompt(tokenizer, load_params(PROJECT_ROOT / "params.yaml").nli,
+                         model_context(model))  # fmt: skip
+    native = cpu_has_native_bf16() if device.type == "cpu" else torch.cuda.is_bf16_supported()
+    print(f"torch {torch.__version__}, {device}, threads {torch.get_num_threads()}, native bf16: "
+          f"{native}; model {source}")  # fmt: skip
+    if args.parity:
+        parity(args, model, prompt)
+    else:
+        bench_paths(args, model, tokenizer, prompt, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Results snapshots: one finished run of the study kept in the repository for readers.
+
+`regpt2 snapshot NAME` copies, from an up-to-date workspace, into `results/NAME/`:
+- `README.md`: the report (report/index.md) with its figures (`figures/`), so the folder reads
+  as the report wherever the repository is browsed;
+- `metrics/`: every metrics file, exactly as the stages wrote them;
+- `params.yaml` and `dvc.lock`: what produced them (the lock pins every input's hash);
+- `timings.json`: wall time per stage (`scripts/timed_repro.py`) and per training run;
+- `SNAPSHOT.json`: the commit, the profile, the machine and the date.
+The DVC cache is not kept with the repository: these small text files are what lasts.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from regpt2.errors import UserError
+from regpt2.io import atomic_path
+from regpt2.languages import XNLI_LANGUAGES
+
+RESULTS = Path("results")
+# Files a run may change without touching the code it ran: the profile's values and DVC's lock.
+RUN_FILES = ("params.yaml", "dvc.lock")
+PER_LANGUAGE_STAGES = ("zeroshot", "qwen_lora")  # evaluated on all 15 languages
+
+
+def take_snapshot(name: str, root: Path = Path(".")) -> Path:
+    """Write results/NAME from the workspace at `root`; refuse a stale or incomplete run."""
+    root = Path(root)
+    _require_up_to_date(root)
+    commit, dirty = _commit(root)
+    if dirty:
+        raise UserError(
+            f"code differs from commit {commit[:12]} ({', '.join(dirty[:3])}); commit it first, "
+            "so the snapshot names the code that produced it"
+        )
+    target = root / RESULTS / name
+    with atomic_path(target) as folder:
+        folder.mkdir(parents=True)
+        shutil.copytree(root / "metrics", folder / "metrics")
+        for file in RUN_FILES:
+            shutil.copy2(root / file, folder / file)
+        shutil.copy2(root / "report" / "index.md", folder / "README.md")
+        if (root / "report" / "figures").is_dir():
+            shutil.copytree(root / "report" / "figures", folder / "figures")
+        (folder / "timings.json").write_text(_timings(root), encoding="utf-8")
+        profile = YAML(typ="safe").load((root / "params.yaml").read_text(encoding="utf-8"))
+        source = {
+            "commit": commit,
+            "profile": profile.get("profile"),
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": _machine(),
+        }
+        (folder / "SNAPSHOT.json").write_text(json.dumps(source, indent=2) + "\n", "utf-8")
+        problems = snapshot_problems(folder)
+        if problems:
+            raise UserError(f"the run is incomplete: {problems[0]}")
+    return target
+
+
+def snapshot_problems(folder: Path) -> list[str]:
+    """What a complete snapshot lacks (empty when complete): every stage's results, every
+    language where the study evaluated all of them, the files that say how it was made."""
+    folder = Path(folder)
+    problems = [
+        f"{name} is missing"
+        for name in ("README.md", "params.yaml", "dvc.lock", "SNAPSHOT.json", "timings.json")
+        if not (folder / name).is_file()
+    ]
+    metrics = folder / "metrics"
+    for stage in PER_LANGUAGE_STAGES:
+        languages = _read(metrics / f"{stage}.json").get("languages", {})
+        missing = [lang for lang in XNLI_LANGUAGES if lang not in languages]
+        if missing:
+            problems.append(f"metrics/{stage}.json lacks {', '.join(missing)}")
+    params = YAML(typ="safe").load((folder / "params.yaml").read_text("utf-8")) or {}
+    per_lang = (params.get("finetune_per_lang") or {}).get("languages") or {}
+    for lang in per_lang:
+        if "test" not in _read(metrics / "finetune_per_lang" / f"{lang}.json"):
+            problems.append(f"metrics/finetune_per_lang/{lang}.json has no test result")
+    if not per_lang:
+        problems.append("params.yaml names no per-language fine-tuning")
+    checks = {
+        "finetune_en.json": "test",
+        "finetune_all.json": "languages",
+        "fertility.json": "gpt2",
+        "translate.json": "languages",
+        "pretrain.json": None,
+        "probe.json": None,
+    }
+    for file, key in checks.items():
+        data = _read(metrics / file)
+        if not data or (key and not data.get(key)):
+            problems.append(f"metrics/{file} is missing or empty")
+    return problems
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _require_up_to_date(root: Path) -> None:
+    try:
+        status = subprocess.run(
+            ["dvc", "status", "--json"], cwd=root, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise UserError(f"cannot run `dvc status` in {root}: {error}") from None
+    changed = json.loads(status.stdout or "{}")
+    if changed:
+        raise UserError(
+            f"the pipeline is not up to date ({', '.join(sorted(changed)[:4])}); run `dvc repro`"
+        )
+    if not (root / "report" / "index.md").is_file():
+        raise UserError("report/index.md is missing; run `dvc repro report`")
+
+
+def _commit(root: Path) -> tuple[str, list[str]]:
+    """HEAD and the tracked files that differ from it, leaving out what a run writes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        if done.returncode:
+            raise UserError(f"git {args[0]} failed in {root}: {done.stderr.strip()}")
+        return done.stdout
+
+    commit = git("rev-parse", "HEAD").strip()
+    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    paths = [line[3:] for line in changed]
+    dirty = [p for p in paths if p not in RUN_FILES and not p.startswith(("metrics/", "results/"))]
+    return commit, dirty
+
+
+def _timings(root: Path) -> str:
+    timings: dict = {}
+    folder = root / "data" / "timings"
+    repro = folder / "repro.json"
+    if repro.is_file():
+        timings["repro"] = json.loads(repro.read_text(encoding="utf-8"))
+    timings["training"] = {
+        path.relative_to(folder).with_suffix("").as_posix(): json.loads(path.read_text("utf-8"))
+        for path in sorted(folder.rglob("*.json"))
+        if path != repro
+    }
+    return json.dumps(timings, indent=2) + "\n"
+
+
+def _machine() -> dict:
+    import torch
+
+    return {
+        "cpu": _cpu_model(),
+        "cores": _cores(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cores() -> int | None:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def profile_differences(params: dict, profile: dict, where: str = "") -> list[str]:
+    """Keys of `profile` whose value in `params` differs: empty when params holds the profile."""
+    differences = []
+    for key, value in profile.items():
+        path = f"{where}{key}"
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            differences += profile_differences(params[key], value, path + ".")
+        elif params.get(key) != value:
+            differences.append(f"{path}: {params.get(key)!r} (profile: {value!r})")
+    return differences
