@@ -5,12 +5,12 @@ alike), on a real model and real XNLI prompts:
 - matmul peak: a 2048x2048 @ 2048x2048 product, GFLOP/s in fp32 and in bf16;
 - NLI training step (batch 4, label-token loss, the hand-written AdamW; a copy of the model so
   the timed steps start from the same weights): examples/s, tokens/s;
-- NLI evaluation (`regpt2.evaluate.predict`, length-sorted batches) per language: examples/s;
+- NLI evaluation (`regpt2.nli.scorer.predict`, length-sorted batches) per language: examples/s;
 - generation (`model.generate`, greedy, 16 new tokens, batch 8): new tokens/s;
 - probing forward (hidden states + attention maps, eager attention): tokens/s.
 Each path prints its median throughput in both precisions, the bf16/fp32 ratio, the share of
 the matching matmul peak it reaches (model FLOPs: 2 x non-embedding parameters per token
-forward, 6 x for a training step), and what `bf16: auto` picks here (regpt2.precision).
+forward, 6 x for a training step), and what `bf16: auto` picks here (regpt2.core.precision).
 
 --parity MODEL_FOLDER scores N test rows per language in fp32 and in bf16 and prints strict
 accuracy with its 95% interval for each and the share of changed predictions (any CPU can run
@@ -40,14 +40,14 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from regpt2.batching import left_padded, pad_id_of  # noqa: E402
-from regpt2.data import DemoSizes, load_xnli  # noqa: E402
-from regpt2.evaluate import accuracy_metrics, label_position_logits, predict  # noqa: E402
-from regpt2.models import load_pretrained_lm  # noqa: E402
-from regpt2.nli import make_prompt, model_context  # noqa: E402
-from regpt2.optim import AdamW  # noqa: E402
-from regpt2.params import load_params  # noqa: E402
-from regpt2.precision import autocast, cpu_has_native_bf16, use_bf16  # noqa: E402
+from regpt2.config.params import load_params  # noqa: E402
+from regpt2.core.batching import left_padded, pad_id_of  # noqa: E402
+from regpt2.core.precision import autocast, cpu_has_native_bf16, use_bf16  # noqa: E402
+from regpt2.gpt2.optim import AdamW  # noqa: E402
+from regpt2.nli.finetune import make_prompt, model_context  # noqa: E402
+from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict  # noqa: E402
+from regpt2.sources.data import DemoSizes, load_xnli  # noqa: E402
+from regpt2.sources.models import load_pretrained_lm  # noqa: E402
 
 SHARED = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
 DEFAULT_MODEL = SHARED / "models" / "smollm2-135m-instruct-q4_1.gguf"

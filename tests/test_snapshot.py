@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from regpt2.languages import XNLI_LANGUAGES
-from regpt2.snapshot import profile_differences, snapshot_problems
+from regpt2.analysis.snapshot import profile_differences, snapshot_problems
+from regpt2.core.languages import XNLI_LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = PROJECT_ROOT / "results" / "offline"

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
             print(experiments_markdown(experiments_from_dvc()), end="")
         elif args.command == "snapshot":
-            from regpt2.snapshot import take_snapshot
+            from regpt2.analysis.snapshot import take_snapshot
 
             print(f"wrote {take_snapshot(args.name)}")
         else:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from regpt2.errors import UserError
-from regpt2.io import atomic_path
-from regpt2.languages import XNLI_LANGUAGES
+from regpt2.core.errors import UserError
+from regpt2.core.io import atomic_path
+from regpt2.core.languages import XNLI_LANGUAGES
 
 RESULTS = Path("results")
 # Files a run may change without touching the code it ran: the profile's values and DVC's lock.
