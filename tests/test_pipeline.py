@@ -67,7 +67,7 @@ CHANGE_IMPACT = [
      {"pretrain", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
      | TRAININGS - {"train_lora"} | DOWNSTREAM),
     ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares
-     EVALUATIONS | TRAININGS | {"fertility", "translate", "probe"} | DOWNSTREAM),
+     EVALUATIONS | TRAININGS | {"translate", "probe"} | DOWNSTREAM),
     ("src/regpt2/training/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
 ]  # fmt: skip
 
