@@ -75,6 +75,23 @@ class CausalLMOutput:
     last_hidden_state: torch.Tensor | None = None
 
 
+def _next_token_loss(
+    logits: torch.Tensor, labels: torch.Tensor, shape: tuple[int, int], logits_to_keep: int
+) -> torch.Tensor:
+    """Mean next-token cross-entropy of `labels` (B, T) against every position's logits; -100
+    is ignored. The labels are shifted inside, as HF does."""
+    if labels.shape != shape:
+        raise UserError(f"labels has shape {tuple(labels.shape)}, expected {shape}")
+    if logits_to_keep:
+        raise UserError("labels need the logits of every position: drop logits_to_keep")
+    # Shift the labels, not the logits: no (B, T-1, V) copy of the logits.
+    labels = labels.to(logits.device)
+    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-100
+    )
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with one fused QKV projection."""
 
@@ -246,28 +263,13 @@ class GPT2LMHead(nn.Module):
         are accepted for HF compatibility and ignored (no KV cache; always an object).
         """
         del use_cache, return_dict
-        if input_ids.dim() != 2:
-            raise UserError(f"input_ids must be (batch, seq), got shape {tuple(input_ids.shape)}")
-        batch, seq = input_ids.shape
-        if seq > self.config.n_positions:
-            raise UserError(
-                f"sequence length {seq} exceeds the model's context n_positions="
-                f"{self.config.n_positions}; truncate the inputs"
-            )
-        mask = None
-        # An all-ones mask takes the fast is_causal path.
-        if attention_mask is not None and not bool(attention_mask.all()):
-            mask = self._attention_mask(attention_mask, batch, seq)
-        elif attention_mask is not None and attention_mask.shape != (batch, seq):
-            raise UserError(
-                f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
-                f"{(batch, seq)} like input_ids"
-            )
-
+        mask = self._checked_mask(input_ids, attention_mask)
         tr = self.transformer
         # Left-padded batches pass position ids that count real tokens only.
         positions = (
-            torch.arange(seq, device=input_ids.device) if position_ids is None else position_ids
+            torch.arange(input_ids.shape[1], device=input_ids.device)
+            if position_ids is None
+            else position_ids
         )
         x = tr.drop(tr.wte(input_ids) + tr.wpe(positions))
         hidden: list[torch.Tensor] = []
@@ -281,38 +283,45 @@ class GPT2LMHead(nn.Module):
         x = tr.ln_f(x)
         if output_hidden_states:
             hidden.append(x)
+        states = {
+            "hidden_states": tuple(hidden) if output_hidden_states else None,
+            "attentions": tuple(attentions) if output_attentions else None,
+            "last_hidden_state": x,
+        }
         if not output_logits:
             if labels is not None:
                 raise UserError("labels need the logits: drop output_logits=False")
-            return CausalLMOutput(
-                logits=None,
-                hidden_states=tuple(hidden) if output_hidden_states else None,
-                attentions=tuple(attentions) if output_attentions else None,
-                last_hidden_state=x,
-            )
+            return CausalLMOutput(logits=None, **states)
         # As in HF: logits for the last `logits_to_keep` positions only (0 = all). Scoring reads
         # one position per example, which spares the (B, T, vocab) logits tensor.
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
-
         loss = None
         if labels is not None:
-            if labels.shape != (batch, seq):
-                raise UserError(f"labels has shape {tuple(labels.shape)}, expected {(batch, seq)}")
-            if logits_to_keep:
-                raise UserError("labels need the logits of every position: drop logits_to_keep")
-            # Shift the labels, not the logits: no (B, T-1, V) copy of the logits.
-            labels = labels.to(logits.device)
-            targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-100
+            loss = _next_token_loss(logits, labels, tuple(input_ids.shape), logits_to_keep)
+        return CausalLMOutput(logits=logits, loss=loss, **states)
+
+    def _checked_mask(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """Check the inputs' shapes; the (B, 1, T, T) attention mask, or None for plain causal
+        attention (no mask, or one without padding)."""
+        if input_ids.dim() != 2:
+            raise UserError(f"input_ids must be (batch, seq), got shape {tuple(input_ids.shape)}")
+        batch, seq = input_ids.shape
+        if seq > self.config.n_positions:
+            raise UserError(
+                f"sequence length {seq} exceeds the model's context n_positions="
+                f"{self.config.n_positions}; truncate the inputs"
             )
-        return CausalLMOutput(
-            logits=logits,
-            loss=loss,
-            hidden_states=tuple(hidden) if output_hidden_states else None,
-            attentions=tuple(attentions) if output_attentions else None,
-            last_hidden_state=x,
-        )
+        # An all-ones mask takes the fast is_causal path.
+        if attention_mask is not None and not bool(attention_mask.all()):
+            return self._attention_mask(attention_mask, batch, seq)
+        if attention_mask is not None and attention_mask.shape != (batch, seq):
+            raise UserError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
+                f"{(batch, seq)} like input_ids"
+            )
+        return None
 
     # ------------------------------------------------------------------ HF import / export
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
