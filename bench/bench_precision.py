@@ -18,6 +18,7 @@ it: bf16 autocast rounds the same way everywhere, native or emulated, only speed
 
     python bench/bench_precision.py                       # SmolLM2 from ../shared when present
     python bench/bench_precision.py --rounds 2 --n 32     # quicker
+    python bench/bench_precision.py --bf16               # time bf16 even where it is emulated
     python bench/bench_precision.py --parity data/models/finetune_en --n 300 --langs en,th
 """
 
@@ -53,20 +54,25 @@ SHARED = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
 DEFAULT_MODEL = SHARED / "models" / "smollm2-135m-instruct-q4_1.gguf"
 
 
+# Where bf16 is emulated (no AVX512_BF16/AMX, e.g. AVX2) a bf16 matmul runs far below fp32 and
+# `auto` never picks it: the paths are then timed in fp32 only (--bf16 forces both).
+PRECISIONS = (False, True)
+
+
 def interleaved(run, rounds: int) -> dict[bool, float]:
-    """Median seconds of run(bf16) for bf16 False/True, in the order F T T F F T ..."""
-    times: dict[bool, list[float]] = {False: [], True: []}
+    """Median seconds of run(bf16) for each precision, in the order F T T F F T ..."""
+    times: dict[bool, list[float]] = {bf16: [] for bf16 in PRECISIONS}
     for number in range(rounds):
-        for bf16 in (False, True) if number % 2 == 0 else (True, False):
+        for bf16 in PRECISIONS if number % 2 == 0 else PRECISIONS[::-1]:
             start = time.perf_counter()
             run(bf16)
             times[bf16].append(time.perf_counter() - start)
     return {bf16: statistics.median(values) for bf16, values in times.items()}
 
 
-def matmul_peak(rounds: int, device: torch.device) -> dict[bool, float]:
-    """GFLOP/s of a 2048^3 matmul in fp32 (False) and bf16 (True)."""
-    size, repeat = 2048, 4
+def matmul_peak(rounds: int, device: torch.device, size: int = 2048) -> dict[bool, float]:
+    """GFLOP/s of a size^3 matmul in fp32 (False) and bf16 (True), interleaved."""
+    repeat = 4
     operands = {
         bf16: [torch.randn(size, size, device=device).to(torch.bfloat16 if bf16 else torch.float32)
                for _ in range(2)]
@@ -80,9 +86,14 @@ def matmul_peak(rounds: int, device: torch.device) -> dict[bool, float]:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    run(False), run(True)  # warm up
-    seconds = interleaved(run, rounds)
-    return {bf16: repeat * 2 * size**3 / seconds[bf16] / 1e9 for bf16 in seconds}
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for number in range(rounds + 1):  # the first round warms up
+        for bf16 in (False, True) if number % 2 == 0 else (True, False):
+            start = time.perf_counter()
+            run(bf16)
+            if number:
+                times[bf16].append(time.perf_counter() - start)
+    return {bf16: repeat * 2 * size**3 / statistics.median(times[bf16]) / 1e9 for bf16 in times}
 
 
 def body_parameters(model: torch.nn.Module) -> int:
@@ -93,15 +104,17 @@ def body_parameters(model: torch.nn.Module) -> int:
 
 
 def report(name: str, unit: str, amount: float, flops: float, seconds, peak, device) -> None:
-    fp32, bf16 = amount / seconds[False], amount / seconds[True]
-    share = {b: flops / seconds[b] / 1e9 / peak[b] for b in (False, True)}
+    rate = {b: amount / seconds[b] for b in seconds}
+    share = {b: flops / seconds[b] / 1e9 / peak[b] for b in seconds}
     path = "training" if name.startswith("train") else "inference"
     auto = "bf16" if use_bf16("auto", device, path) else "fp32"
-    print(
-        f"{name:<22} fp32 {fp32:8.2f} {unit:<9} ({share[False]:4.0%} of fp32 peak)   "
-        f"bf16 {bf16:8.2f} ({share[True]:4.0%} of bf16 peak)   bf16/fp32 {bf16 / fp32:5.2f}x   "
-        f"auto: {auto}"
-    )
+    line = f"{name:<24} fp32 {rate[False]:8.2f} {unit:<6} ({share[False]:4.0%} of fp32 peak)"
+    if True in rate:
+        line += (
+            f"   bf16 {rate[True]:8.2f} ({share[True]:4.0%} of bf16 peak)"
+            f"   bf16/fp32 {rate[True] / rate[False]:5.2f}x"
+        )
+    print(f"{line}   auto: {auto}")
 
 
 def encoded(prompt, lang: str, split: str, n: int, xnli: str):
@@ -110,7 +123,7 @@ def encoded(prompt, lang: str, split: str, n: int, xnli: str):
 
 
 def bench_paths(args, model, tokenizer, prompt, device) -> None:
-    peak = matmul_peak(args.rounds, device)
+    peak = matmul_peak(args.rounds, device, size=2048 if True in PRECISIONS else 1024)
     print(f"matmul peak            fp32 {peak[False]:8.1f} GFLOP/s   bf16 {peak[True]:8.1f} "
           f"GFLOP/s   bf16/fp32 {peak[True] / peak[False]:5.2f}x")  # fmt: skip
     body = body_parameters(model)
@@ -131,7 +144,8 @@ def bench_paths(args, model, tokenizer, prompt, device) -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    train_step(False), train_step(True)
+    for bf16 in PRECISIONS:
+        train_step(bf16)  # warm up
     tokens = int(train_batch["attention_mask"].sum())
     seconds = interleaved(train_step, args.rounds)
     report("train step (batch 4)", "ex/s", 4, 6 * body * tokens, seconds, peak, device)
@@ -161,7 +175,7 @@ def bench_paths(args, model, tokenizer, prompt, device) -> None:
 
     seconds = interleaved(generate, args.rounds)
     width = prompts["input_ids"].shape[1]
-    flops = 2 * body * 8 * sum(width + i for i in range(new_tokens))
+    flops = 2 * body * 8 * (width + new_tokens)  # the prompt once, then one token a step
     report("generate (batch 8)", "tok/s", 8 * new_tokens, flops, seconds, peak, device)
 
     probe_model, _ = load_pretrained_lm(args.model, role="--model", attentions=True)
@@ -210,6 +224,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--parity", help="a fine-tuned model folder: fp32 vs bf16 predictions")
+    parser.add_argument("--bf16", action="store_true", help="time bf16 even where it is emulated")
     args = parser.parse_args()
     args.langs = args.langs.split(",")
     if not Path(args.xnli).exists():
@@ -223,6 +238,10 @@ def main() -> int:
     native = cpu_has_native_bf16() if device.type == "cpu" else torch.cuda.is_bf16_supported()
     print(f"torch {torch.__version__}, {device}, threads {torch.get_num_threads()}, native bf16: "
           f"{native}; model {source}")  # fmt: skip
+    if not (native or args.bf16):
+        global PRECISIONS
+        PRECISIONS = (False,)
+        print("bf16 is emulated here: paths timed in fp32 only (the matmul line shows why)")
     if args.parity:
         parity(args, model, prompt)
     else:
