@@ -58,17 +58,7 @@ def generate_continuations(
     _check_context(model, encoded, budgets)
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     device = next(model.parameters()).device
-    options: dict[str, Any] = {
-        "do_sample": do_sample,
-        "num_beams": 1,
-        "no_repeat_ngram_size": no_repeat_ngram_size,
-        "repetition_penalty": 1.0,
-        "pad_token_id": pad_id,
-        "eos_token_id": sorted(stop_ids),
-        "use_cache": True,
-    }
-    if do_sample:
-        options.update(temperature=temperature, top_k=top_k or 0, top_p=1.0)
+    options = _decoding(do_sample, temperature, top_k, no_repeat_ngram_size, pad_id, stop_ids)
     outputs: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
@@ -94,6 +84,29 @@ def generate_continuations(
     finally:
         model.train(was_training)
     return outputs
+
+
+def _decoding(
+    do_sample: bool,
+    temperature: float,
+    top_k: int | None,
+    no_repeat_ngram_size: int,
+    pad_id: int,
+    stop_ids: set[int],
+) -> dict[str, Any]:
+    """Every decoding option `generate` gets, explicitly (see `generate_continuations`)."""
+    options: dict[str, Any] = {
+        "do_sample": do_sample,
+        "num_beams": 1,
+        "no_repeat_ngram_size": no_repeat_ngram_size,
+        "repetition_penalty": 1.0,
+        "pad_token_id": pad_id,
+        "eos_token_id": sorted(stop_ids),
+        "use_cache": True,
+    }
+    if do_sample:
+        options.update(temperature=temperature, top_k=top_k or 0, top_p=1.0)
+    return options
 
 
 def _budgets(max_new_tokens: int | Sequence[int], count: int) -> list[int]:

@@ -147,6 +147,37 @@ def _forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     return hidden_states, attentions
 
 
+def _right_padded(
+    ids_list: list[list[int]], rows: np.ndarray, lengths: np.ndarray, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of the sentences `rows`, padded on the right."""
+    width = int(lengths[rows].max())
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, row in enumerate(rows):
+        input_ids[b, : lengths[row]] = torch.tensor(ids_list[row], dtype=torch.long)
+        mask[b, : lengths[row]] = 1
+    return input_ids, mask
+
+
+def _mean_pooled(
+    hidden_states: Sequence[torch.Tensor], mask: torch.Tensor
+) -> tuple[np.ndarray, torch.device]:
+    """Each sentence's hidden states averaged over its real tokens, (B, L+1, D), and the device
+    the statistics are computed on."""
+    # Mean pooling over real tokens only (padding replaced by 0, never multiplied:
+    # a NaN at a padded position must not leak in).
+    # Statistics in float64, on the model's device (CPU for MPS: no float64 there).
+    where = hidden_states[0].device
+    where = torch.device("cpu") if where.type == "mps" else where
+    hs = torch.stack([h.detach().to(where, torch.float64) for h in hidden_states])
+    batch_mask = mask.to(where)
+    real = batch_mask.bool()[None, :, :, None]
+    counts = batch_mask.sum(dim=1).to(torch.float64)[None, :, None]
+    batch_pooled = torch.where(real, hs, torch.zeros((), dtype=hs.dtype, device=where))
+    return (batch_pooled.sum(2) / counts).permute(1, 0, 2).cpu().numpy(), where
+
+
 def sentence_statistics(
     model: Any,
     tokenizer: Any,
@@ -184,30 +215,13 @@ def sentence_statistics(
             batches = range(0, n, batch_size)
             for start in tqdm(batches, desc=f"probe {language}", leave=False):
                 rows = order[start : start + batch_size]
-                width = int(lengths[rows].max())
-                input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for b, row in enumerate(rows):
-                    input_ids[b, : lengths[row]] = torch.tensor(ids_list[row], dtype=torch.long)
-                    mask[b, : lengths[row]] = 1
+                input_ids, mask = _right_padded(ids_list, rows, lengths, pad_id)
                 with autocast(device, bf16):
                     hidden_states, attentions = _forward(
                         model, input_ids.to(device), mask.to(device)
                     )
 
-                # Mean pooling over real tokens only (padding replaced by 0, never multiplied:
-                # a NaN at a padded position must not leak in).
-                # Statistics in float64, on the model's device (CPU for MPS: no float64 there).
-                where = hidden_states[0].device
-                where = torch.device("cpu") if where.type == "mps" else where
-                hs = torch.stack([h.detach().to(where, torch.float64) for h in hidden_states])
-                batch_mask = mask.to(where)
-                real = batch_mask.bool()[None, :, :, None]
-                counts = batch_mask.sum(dim=1).to(torch.float64)[None, :, None]
-                batch_pooled = torch.where(real, hs, torch.zeros((), dtype=hs.dtype, device=where))
-                batch_pooled = (batch_pooled.sum(2) / counts).permute(1, 0, 2).cpu().numpy()
-                del hs  # (B, L+1, D) kept; the (L+1, B, T, D) stack freed
-
+                batch_pooled, where = _mean_pooled(hidden_states, mask)
                 attn = torch.stack([a.detach().to(where, torch.float64) for a in attentions])
                 if pooled is None:
                     pooled = np.zeros((n, *batch_pooled.shape[1:]), dtype=np.float32)
