@@ -20,7 +20,7 @@ from regpt2.training.loop import LoopConfig, timing, train, write_loss_curve
 def main() -> None:
     params = load_params()
     settings = params.pretrain
-    seed_everything(settings.seed)
+    seed_everything(settings.training.seed)
     tokenizer = load_tokenizer_folder("data/tokenizer")
     tokens = load_tokens(Path("data/tokens/train.npz"))
     held_out = load_tokens(Path("data/tokens/validation.npz"))
@@ -46,16 +46,7 @@ def main() -> None:
         }
 
     # One batch per step, in plain random order: the study's toy pretraining.
-    config = LoopConfig(
-        seed=settings.seed,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        grad_accum=1,
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        bf16=settings.bf16,
-        length_group_batches=1,
-    )
+    config = LoopConfig.of(settings.training, length_group_batches=1)
     started = time.perf_counter()
     result = train(
         model,
@@ -76,7 +67,7 @@ def main() -> None:
     write_loss_curve(Path("data/plots/pretrain_loss.csv"), result)
     padded = result.extras["loss_with_padding"]
     real = result.extras["loss_real_tokens"]
-    last_epoch = len(padded) // settings.epochs
+    last_epoch = len(padded) // settings.training.epochs
     write_json(
         "metrics/pretrain.json",
         {

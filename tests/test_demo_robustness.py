@@ -41,7 +41,7 @@ MARGIN = 10.0
 
 def _base(params, tokenizer) -> GPT2LMHead:
     settings = params.pretrain
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.training.seed)
     return GPT2LMHead(
         GPT2Config(
             vocab_size=len(tokenizer),

@@ -166,7 +166,7 @@ def test_unknown_profile_lists_known_ones(raw):
 
 
 def test_several_problems_are_counted_on_one_line(raw):
-    changed = _with(_with(raw, "finetune_en.training.lr", "abc"), "pretrain.epochs", 0)
+    changed = _with(_with(raw, "finetune_en.training.lr", "abc"), "pretrain.training.epochs", 0)
     assert "1 more problem" in _error(changed)
 
 
@@ -175,7 +175,7 @@ def test_yaml_exponent_is_a_float(tmp_path: Path):
     assert "  lr: 0.001\n" in text
     (tmp_path / "params.yaml").write_text(text.replace("  lr: 0.001\n", "  lr: 1e-5\n", 1))
     params = load_params(tmp_path / "params.yaml")
-    lrs = [params.finetune_en.training.lr, params.pretrain.lr]
+    lrs = [params.finetune_en.training.lr, params.pretrain.training.lr]
     assert 1e-5 in lrs and all(isinstance(lr, float) for lr in lrs)
 
 

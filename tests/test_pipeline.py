@@ -63,7 +63,7 @@ CHANGE_IMPACT = [
     ("selection.tier1_min_accuracy", 45.0, DOWNSTREAM),
     ("sources.qwen", "data/models/some-local-lm", {"train_lora", "qwen_lora"} | DOWNSTREAM),
     ("qwen_lora.lora.r", 4, {"train_lora", "qwen_lora"} | DOWNSTREAM),
-    ("pretrain.lr", 0.002,
+    ("pretrain.training.lr", 0.002,
      {"pretrain", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
      | TRAININGS - {"train_lora"} | DOWNSTREAM),
     ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares

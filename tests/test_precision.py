@@ -71,21 +71,29 @@ def _raw() -> dict:
     return YAML(typ="safe").load(PARAMS.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("section", ["pretrain", "nli", "translate", "probe"])
-def test_every_bf16_param_takes_auto_true_false_only(section):
-    for value in ("auto", True, False):
+@pytest.mark.parametrize("where", ["pretrain.training", "finetune_en.training", "nli", "probe"])
+def test_every_bf16_param_takes_auto_true_false_only(where):
+    def with_bf16(value):
         raw = _raw()
-        raw[section]["bf16"] = value
-        assert getattr(validate_params(raw), section).bf16 == value
-    raw = _raw()
-    raw[section]["bf16"] = "yes"
+        section = raw
+        for key in where.split("."):
+            section = section[key]
+        section["bf16"] = value
+        return raw
+
+    for value in ("auto", True, False):
+        params = validate_params(with_bf16(value))
+        section = params
+        for key in where.split("."):
+            section = getattr(section, key)
+        assert section.bf16 == value
     with pytest.raises(UserError, match="bf16"):
-        validate_params(raw)
+        validate_params(with_bf16("yes"))
 
 
 def test_the_defaults_are_auto():
     params = load_params(PARAMS)
-    blocks = [params.pretrain, params.nli, params.translate, params.probe]
+    blocks = [params.pretrain.training, params.nli, params.translate, params.probe]
     blocks += [params.finetune_en.training, params.finetune_per_lang.training]
     blocks += [params.finetune_all.training, params.qwen_lora.training]
     assert all(block.bf16 == "auto" for block in blocks)

@@ -149,7 +149,7 @@ def test_unreachable_hub_model(project: Path):
 @pytest.mark.parametrize("stage", ["zeroshot", "finetune_en", "report"])
 def test_params_errors_come_before_heavy_imports(project: Path, stage: str):
     """A bad param is reported before the stage imports torch or transformers (seconds)."""
-    _set_params(project, {"pretrain.lr": "abc"})
+    _set_params(project, {"pretrain.training.lr": "abc"})
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", f"stages.{stage}", "train"],
         cwd=project,
@@ -159,6 +159,8 @@ def test_params_errors_come_before_heavy_imports(project: Path, stage: str):
     )
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if not line.startswith("import ")]
-    assert errors == ["error: params.yaml: pretrain.lr: Input should be a valid number (got 'abc')"]
+    assert errors == [
+        "error: params.yaml: pretrain.training.lr: Input should be a valid number (got 'abc')"
+    ]
     imported = {line.split("|")[-1].strip() for line in completed.stderr.splitlines()}
     assert not {"torch", "transformers"} & imported

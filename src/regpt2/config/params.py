@@ -75,20 +75,30 @@ class Tokenize(Section):
     validation_fraction: Annotated[float, Field(gt=0, lt=1)]
 
 
-class Pretrain(Section):
+class Loop(Section):
+    """The one training loop's settings: the `training:` block of every training stage (pretrain
+    and every fine-tuning stage) starts with these keys."""
+
     seed: int
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    grad_accum: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    # regpt2 = the hand-written AdamW (the study's); torch = torch.optim.AdamW.
+    optimizer: Literal["regpt2", "torch"]
+    bf16: Bf16
+
+
+class Pretrain(Section):
     n_embd: PositiveInt
     n_layer: PositiveInt
     n_head: PositiveInt
     n_inner: PositiveInt
-    batch_size: PositiveInt
-    epochs: PositiveInt
-    lr: PositiveFloat
-    weight_decay: NonNegativeFloat
     eval_batch_size: PositiveInt
     # The study's loss counted the padding positions (pad = EOS); false trains on real tokens.
     loss_on_padding: bool
-    bf16: Bf16
+    training: Loop
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> Pretrain:
@@ -132,12 +142,12 @@ class Nli(Section):
         return digits
 
 
-class Training(Section):
+class Training(Loop):
     """The training block of every fine-tuning stage (English, per-language, all-language, LoRA):
-    the one loop's hyperparameters and the rows it trains on. Everything here changes the
-    trained model; nothing that only scores a finished model belongs here."""
+    the loop's settings (`Loop`), the rows it trains on and the dev scores that pick the
+    checkpoint. Everything here changes the trained model; nothing that only scores a finished
+    model belongs here."""
 
-    seed: int
     train_split: Split
     dev_split: Split
     train_limit: Limit = None
@@ -145,17 +155,10 @@ class Training(Section):
     # > 0: the last N rows of the training split are held out as the dev set (dev_split is then
     # unused). For sources without a training split, e.g. training on XNLI dev.
     dev_holdout: NonNegativeInt = 0
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    grad_accum: PositiveInt
-    lr: PositiveFloat
-    weight_decay: NonNegativeFloat
-    optimizer: Literal["regpt2", "torch"]
     # Evaluate on dev every N optimizer steps and keep the best checkpoint; 0 = end of epoch.
     eval_every: NonNegativeInt
     # Batch size of those dev evaluations (it picks the checkpoint, so it is a training knob).
     dev_batch_size: PositiveInt
-    bf16: Bf16
 
 
 class TestSet(Section):

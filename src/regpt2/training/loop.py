@@ -30,7 +30,7 @@ from regpt2.training.checkpoint import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - the settings type only
-    from regpt2.config.params import Training
+    from regpt2.config.params import Loop, Training
 
 Batch = dict[str, torch.Tensor]
 # A loss function returns the loss to optimise, or (loss, {name: value}) to also log other
@@ -57,20 +57,25 @@ class LoopConfig:
     length_group_batches: int = 50
 
     @classmethod
-    def for_finetuning(cls, training: Training) -> LoopConfig:
-        """The loop settings of a fine-tuning stage's `training` block (params.Training); the
-        rest (betas, eps, checkpoint and length-grouping cadence) keep their defaults."""
+    def of(cls, loop: Loop, **cadence) -> LoopConfig:
+        """The settings of a stage's `training` block (params.Loop, which every training stage
+        has); `cadence` sets the rest (eval_every, length grouping...), else the defaults."""
         return cls(
-            seed=training.seed,
-            epochs=training.epochs,
-            batch_size=training.batch_size,
-            grad_accum=training.grad_accum,
-            lr=training.lr,
-            weight_decay=training.weight_decay,
-            eval_every=training.eval_every,
-            bf16=training.bf16,
-            optimizer=training.optimizer,
+            seed=loop.seed,
+            epochs=loop.epochs,
+            batch_size=loop.batch_size,
+            grad_accum=loop.grad_accum,
+            lr=loop.lr,
+            weight_decay=loop.weight_decay,
+            bf16=loop.bf16,
+            optimizer=loop.optimizer,
+            **cadence,
         )
+
+    @classmethod
+    def for_finetuning(cls, training: Training) -> LoopConfig:
+        """A fine-tuning stage's loop: its `training` block, dev scores every `eval_every`."""
+        return cls.of(training, eval_every=training.eval_every)
 
 
 @dataclass
