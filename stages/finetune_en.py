@@ -19,6 +19,7 @@ from regpt2.nli.finetune import (
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
+from regpt2.sources.tokenizers import save_model_folder
 from stages import command
 
 MODEL = "data/models/finetune_en"
@@ -41,8 +42,7 @@ def train() -> None:
         stage="finetune_en",
     )
     with atomic_path(MODEL) as folder:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_model_folder(model, tokenizer, folder)
     record_training("finetune_en", result, counts, time.perf_counter() - started)
 
 

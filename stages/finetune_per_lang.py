@@ -19,6 +19,7 @@ from regpt2.nli.finetune import (
 )
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
+from regpt2.sources.tokenizers import save_model_folder
 from stages import command
 
 
@@ -51,8 +52,7 @@ def train(lang: str) -> None:
         subset=params.finetune_per_lang.languages[lang],
     )
     with atomic_path(model_folder(lang)) as folder:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_model_folder(model, tokenizer, folder)
     record_training(f"finetune_per_lang/{lang}", result, counts, time.perf_counter() - started)
 
 

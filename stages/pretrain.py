@@ -12,7 +12,7 @@ from regpt2.core.seeding import seed_everything
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
 from regpt2.gpt2.pretraining import evaluate_lm, lm_losses, load_tokens
-from regpt2.sources.tokenizers import load_tokenizer_folder
+from regpt2.sources.tokenizers import load_tokenizer_folder, save_model_folder
 from regpt2.training.checkpoint import digest
 from regpt2.training.loop import LoopConfig, timing, train, write_loss_curve
 
@@ -62,8 +62,7 @@ def main() -> None:
     validation = evaluate_lm(model, held_out, settings.eval_batch_size)
 
     with atomic_path("data/models/pretrain") as folder:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_model_folder(model, tokenizer, folder)
     write_loss_curve(Path("data/plots/pretrain_loss.csv"), result)
     padded = result.extras["loss_with_padding"]
     real = result.extras["loss_real_tokens"]

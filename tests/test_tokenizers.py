@@ -14,6 +14,7 @@ from regpt2.sources.tokenizers import (
     gpt2_tokenizer_from_files,
     load_tokenizer_folder,
     qwen2_tokenizer_from_files,
+    save_tokenizer,
     train_demo_bpe,
 )
 
@@ -168,3 +169,21 @@ def test_corrupt_tokenizer_json(tmp_path: Path):
     with pytest.raises(UserError, match="cannot load tokenizer folder") as error:
         load_tokenizer_folder(tmp_path)
     _one_line(error)
+
+
+def test_a_saved_tokenizer_does_not_depend_on_how_it_was_loaded(tmp_path: Path):
+    """HF_HUB_OFFLINE=1 makes transformers record local_files_only in tokenizer_config.json; the
+    model folders a stage writes must be the same bytes with or without it (DVC hashes them)."""
+    from transformers import AutoTokenizer
+
+    train_demo_bpe(["a small text to train on"] * 20, 300).save_pretrained(tmp_path / "built")
+    folders = []
+    for offline in (True, False):
+        loaded = AutoTokenizer.from_pretrained(tmp_path / "built", local_files_only=offline)
+        folder = tmp_path / f"saved-{offline}"
+        save_tokenizer(loaded, folder)
+        folders.append(folder)
+    config = json.loads((folders[0] / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert "local_files_only" not in config and config["model_max_length"]
+    for name in ("tokenizer_config.json", "tokenizer.json"):
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()

@@ -307,3 +307,28 @@ def train_demo_bpe(texts: Iterable[str], vocab_size: int, seed: int = 0) -> PreT
     )
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
     return _wrap(tokenizer, eos=ENDOFTEXT, bos=ENDOFTEXT, unk=ENDOFTEXT, model_max_length=1024)
+
+
+# Keys transformers writes into tokenizer_config.json that describe how a tokenizer was loaded
+# (e.g. HF_HUB_OFFLINE=1 sets local_files_only), not the tokenizer: a saved model folder must not
+# depend on the environment of the run that wrote it (DVC would see a different output).
+_LOADING_KEYS = ("local_files_only",)
+
+
+def save_tokenizer(tokenizer, folder: str | os.PathLike) -> None:
+    """`tokenizer.save_pretrained(folder)`, without the loading environment in its config."""
+    tokenizer.save_pretrained(folder)
+    config_path = Path(folder) / "tokenizer_config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if any(key in config for key in _LOADING_KEYS):
+            for key in _LOADING_KEYS:
+                config.pop(key, None)
+            text = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            config_path.write_text(text, encoding="utf-8")
+
+
+def save_model_folder(model, tokenizer, folder: str | os.PathLike) -> None:
+    """A model folder any `from_pretrained` loads: the weights and config, and the tokenizer."""
+    model.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from regpt2.core.errors import UserError
+from regpt2.sources.tokenizers import save_model_folder, save_tokenizer
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -71,16 +72,14 @@ def save_adapter(model, tokenizer, directory: Path, *, merge: bool, base=None, f
     the base with the adapter merged in, under `merged/`, loadable with AutoModelForCausalLM.
     Merging folds the adapter into `model`'s own weights: call it last."""
     if base is not None:
-        base.save_pretrained(directory / BASE_FOLDER)
-        tokenizer.save_pretrained(directory / BASE_FOLDER)
+        save_model_folder(base, tokenizer, directory / BASE_FOLDER)
         for config in model.peft_config.values():
             config.base_model_name_or_path = str(Path(final or directory) / BASE_FOLDER)
     model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    save_tokenizer(tokenizer, directory)
     if merge:
         merged = model.merge_and_unload()
-        merged.save_pretrained(directory / "merged")
-        tokenizer.save_pretrained(directory / "merged")
+        save_model_folder(merged, tokenizer, directory / "merged")
 
 
 def load_adapter_model(directory: Path, *, role: str):
