@@ -159,6 +159,10 @@ def test_saved_adapter_reloads_with_identical_logits(tiny_qwen, demo_tokenizer, 
     assert (folder / "adapter_config.json").is_file()
     assert (folder / "adapter_model.safetensors").is_file()
     assert not (folder / "merged").exists()
+    # PEFT writes target_modules in set order (it changes between processes): saved sorted, the
+    # folder is the same bytes on every run.
+    modules = json.loads((folder / "adapter_config.json").read_text())["target_modules"]
+    assert modules == sorted(modules) and len(modules) > 1
     reloaded = PeftModel.from_pretrained(tiny_qwen(), folder)
     torch.testing.assert_close(_logits(reloaded, batch), expected, rtol=0, atol=0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -76,10 +77,21 @@ def save_adapter(model, tokenizer, directory: Path, *, merge: bool, base=None, f
         for config in model.peft_config.values():
             config.base_model_name_or_path = str(Path(final or directory) / BASE_FOLDER)
     model.save_pretrained(directory)
+    _sort_target_modules(Path(directory) / "adapter_config.json")
     save_tokenizer(tokenizer, directory)
     if merge:
         merged = model.merge_and_unload()
         save_model_folder(merged, tokenizer, directory / "merged")
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """PEFT keeps target_modules as a set and writes it in hash order, which changes from one
+    process to the next: sorted, the saved folder is the same bytes on every run (DVC hashes it)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    modules = config.get("target_modules")
+    if isinstance(modules, list) and modules != sorted(modules):
+        config["target_modules"] = sorted(modules)
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def load_adapter_model(directory: Path, *, role: str):
