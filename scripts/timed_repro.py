@@ -6,6 +6,9 @@ Beside it, the CPU seconds the stage's processes used (sampled every second): on
 shared with other work the wall time grows, the CPU time hardly does, so CPU time / cores is
 what the stage would take on idle cores. Timings are machine facts, never DVC metrics.
 
+A run that was stopped (the machine went away, Ctrl-C) can be started again: DVC skips the
+stages already done, and the times recorded for them are kept beside the new ones.
+
     python scripts/timed_repro.py            # any `dvc repro` arguments may follow
 """
 
@@ -57,7 +60,9 @@ class CpuMeter:
 
 def main(argv: list[str]) -> int:
     began = time.time()
-    stages: dict[str, dict[str, float]] = {}
+    earlier = _unfinished_record()
+    stages: dict[str, dict[str, float]] = dict(earlier.get("stages", {}))
+    earlier_wall = earlier.get("total_wall_seconds", 0.0)
     current: tuple[str, float] | None = None
     process = subprocess.Popen(
         ["dvc", "repro", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -87,15 +92,25 @@ def main(argv: list[str]) -> int:
                 "cpu_seconds": round(meter.seconds(), 1),
             }
             current = None
-            _write(stages, now - began, finished=False)
+            _write(stages, earlier_wall + now - began, finished=False)
     code = process.wait()
-    _write(stages, time.time() - began, finished=code == 0)
+    _write(stages, earlier_wall + time.time() - began, finished=code == 0)
     width = max((len(name) for name in stages), default=5)
     for name, seconds in stages.items():
         wall, cpu = seconds["wall_seconds"] / 60, seconds["cpu_seconds"] / 60
         print(f"{name:<{width}}  wall {wall:7.1f} min  cpu {cpu:7.1f} min")
-    print(f"{'total':<{width}}  wall {(time.time() - began) / 60:7.1f} min  (exit {code})")
+    total = (earlier_wall + time.time() - began) / 60
+    print(f"{'total':<{width}}  wall {total:7.1f} min  (exit {code})")
     return code
+
+
+def _unfinished_record() -> dict:
+    """The record of an earlier run that did not finish (its stage times carry over), else {}."""
+    try:
+        record = json.loads(OUTPUT.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {} if record.get("finished", True) else record
 
 
 def _pump(stream, lines: queue.Queue) -> None:
