@@ -7,7 +7,8 @@ On the same model and the same encoded examples, in one run:
     any other causal LM as it is), the new token decoded and stripped; correct iff it equals the
     gold digit;
 (b) ours: `regpt2.nli.scorer.predict` on length-sorted, left-padded batches (one forward pass per
-    batch, argmax of the label position over the full vocabulary).
+    batch, argmax of the label position over the full vocabulary; on a transformers model, the
+    prompts of one premise are read once up to their hypotheses: `nli.prefix_sharing`).
 
 (c) with --breakdown: batch-1 forward passes of (a)'s model without `generate`, to split (a)'s
     time between the model and generate's per-call overhead.
@@ -51,6 +52,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from regpt2.core.batching import pad_id_of  # noqa: E402
+from regpt2.nli.prefix_sharing import group_batches, prefix_groups  # noqa: E402
 from regpt2.nli.prompts import EncodedExample, NliPrompt  # noqa: E402
 from regpt2.nli.scorer import NON_LABEL, Predictions, predict  # noqa: E402
 
@@ -215,16 +217,20 @@ class Timing:
 def interleaved(model, hf_model, prompt, examples, batch_size: int, breakdown: bool):
     """Run (a), (b) and optionally (c) batch by batch, alternating their order, so that load
     from other processes on a shared machine hits all of them alike. (b) gets exactly the
-    batches of one `predict` call over everything (a slice of its length-sorted order)."""
+    batches of one `predict` call over everything (whole groups of prompts that start alike,
+    length-sorted, as `predict` batches them)."""
     n = len(examples)
-    order = sorted(range(n), key=lambda i: len(examples[i].input_ids))
+    sequences = [example.input_ids for example in examples]
+    groups = sorted(
+        prefix_groups(sequences), key=lambda g: max(len(sequences[i]) for i in g.members)
+    )
     timings = {"study": Timing(), "ours": Timing(), "bare": Timing()}
     study_tokens = np.empty(n, dtype=np.int64)
     study_texts = [""] * n
     bare_tokens = np.empty(n, dtype=np.int64)
     ours = Predictions(*(np.empty(n, dtype=np.int64) for _ in range(4)))
-    for number, start in enumerate(range(0, n, batch_size)):
-        chunk = order[start : start + batch_size]
+    for number, batch in enumerate(group_batches(groups, sequences, batch_size)):
+        chunk = [member for group in batch for member in group.members]
         sub = [examples[i] for i in chunk]
         steps = ["study", "ours"] + (["bare"] if breakdown else [])
         for step in steps if number % 2 == 0 else steps[::-1]:

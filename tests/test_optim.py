@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from regpt2.core.errors import UserError
+from regpt2.gpt2 import optim
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
 from regpt2.gpt2.optim import AdamW, param_groups
@@ -101,6 +102,30 @@ def test_foreach_and_loop_give_identical_results():
 
     for a, b in zip(run(True).parameters(), run(False).parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("slice_size", [7, 1 << 18])
+def test_the_three_update_orders_give_identical_numbers(monkeypatch, slice_size):
+    """Per tensor, `_foreach_*` over the group, and slice by slice (slices smaller than, and as
+    large as, a tensor; a strided tensor whole): the same arithmetic per element."""
+    monkeypatch.setattr(optim, "SLICE", slice_size)
+    group = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, correct_bias=True)
+
+    def state():
+        generator = torch.Generator().manual_seed(0)
+        tensors = [torch.randn(shape, generator=generator) for shape in [(5, 9), (40,), (3,)]]
+        tensors.append(torch.randn(6, 4, generator=generator).t())  # not contiguous
+        return [[t.clone() * scale for t in tensors] for scale in (1.0, 0.5, 0.1, 0.01)]
+
+    results = []
+    for update in (optim._update_loop, optim._update_foreach, optim._update_in_slices):
+        params, grads, exp_avgs, exp_avg_sqs = state()
+        exp_avg_sqs = [v.abs() for v in exp_avg_sqs]
+        for step in (1, 2, 3):
+            update(params, grads, exp_avgs, exp_avg_sqs, step, group)
+        results.append(params + exp_avgs + exp_avg_sqs)
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
 def test_param_groups_and_per_group_settings():

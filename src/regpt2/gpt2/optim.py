@@ -11,8 +11,13 @@ For each parameter with gradient g, at step t (per parameter, starting at 1):
 This differs from `torch.optim.AdamW`, which decays first (`p *= 1 - lr * wd`) and adds eps to
 the bias-corrected `sqrt(v_hat)`: the two agree only with weight_decay = 0 and eps negligible.
 
-The update runs with `torch._foreach_*` kernels (one launch per op for a whole group, grouped by
-step count) or, with `foreach=False`, a plain per-tensor loop; both give identical numbers.
+The update is the same arithmetic, element by element, in one of three orders, all giving
+identical numbers: with `foreach=False` a plain per-tensor loop; with `foreach=True` (default),
+on a GPU `torch._foreach_*` kernels (one launch per op for a whole group), and on a CPU all the
+ops on one cache-sized slice of every tensor before the next slice. The update is memory-bound:
+op by op over whole tensors it streams each 135M-float state array through memory 2-3 times per
+op; slice by slice it stays in the cache (SmolLM2's 135M parameters on 2 AVX2 cores: 0.27 s per
+update instead of 0.79 s with `_foreach_*`; bench/bench_adamw.py).
 """
 
 from __future__ import annotations
@@ -93,7 +98,12 @@ class AdamW(torch.optim.Optimizer):
                 bucket[2].append(state["exp_avg"])
                 bucket[3].append(state["exp_avg_sq"])
             for step, (params, grads, exp_avgs, exp_avg_sqs) in buckets.items():
-                update = _update_foreach if self.foreach else _update_loop
+                if not self.foreach:
+                    update = _update_loop
+                elif params[0].is_cuda:
+                    update = _update_foreach
+                else:
+                    update = _update_in_slices
                 update(params, grads, exp_avgs, exp_avg_sqs, step, group)
         return loss
 
@@ -117,6 +127,25 @@ def _update_loop(params, grads, exp_avgs, exp_avg_sqs, step: int, group: dict[st
         p.addcdiv_(m, denom, value=-step_size)
         if decay > 0.0:
             p.add_(p, alpha=-decay)
+
+
+# Elements per slice in `_update_in_slices`: 1 MiB of fp32 per state array, so that a slice of
+# the parameter, its gradient and both moments stays in L2/L3 across the update's ops.
+SLICE = 1 << 18
+
+
+def _update_in_slices(params, grads, exp_avgs, exp_avg_sqs, step: int, group) -> None:
+    slices: tuple[list[torch.Tensor], ...] = ([], [], [], [])
+    for tensors in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        if not all(tensor.is_contiguous() for tensor in tensors):
+            for out, tensor in zip(slices, tensors, strict=True):
+                out.append(tensor)  # a strided tensor is updated whole
+            continue
+        flat = [tensor.view(-1) for tensor in tensors]
+        for start in range(0, flat[0].numel(), SLICE):
+            for out, tensor in zip(slices, flat, strict=True):
+                out.append(tensor[start : start + SLICE])
+    _update_loop(*slices, step, group)
 
 
 def _update_foreach(params, grads, exp_avgs, exp_avg_sqs, step: int, group: dict[str, Any]) -> None:

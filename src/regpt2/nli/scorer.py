@@ -19,6 +19,15 @@ from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.languages import LABELS
 from regpt2.core.precision import autocast
 from regpt2.core.stats import bootstrap_interval
+from regpt2.nli.prefix_sharing import (
+    MIN_SAVING,
+    PrefixGroup,
+    group_batches,
+    label_logits_with_shared_prefixes,
+    prefix_groups,
+    supports_prefix_cache,
+    token_saving,
+)
 from regpt2.nli.prompts import EncodedExample, NliPrompt
 
 NON_LABEL = -1  # a strict prediction whose text is none of the label strings
@@ -54,23 +63,39 @@ def predict(
     bf16: bool = False,
     description: str = "evaluate",
 ) -> Predictions:
-    """Score every example in length-sorted batches; results come back in input order."""
+    """Score every example in length-sorted batches of at most `batch_size` prompts and
+    MAX_BATCH_TOKENS tokens; results come back in input order.
+
+    Prompts that start with the same tokens (a premise's three hypotheses) are read once up to
+    where they differ when the model has a key/value cache (nli.prefix_sharing)."""
     device = device or next(model.parameters()).device
     pad_id = pad_id_of(prompt.tokenizer)
     label_ids = torch.tensor(prompt.label_token_ids, device=device)
+    sequences = [example.input_ids for example in examples]
+    groups = prefix_groups(sequences)
+    if not supports_prefix_cache(model) or token_saving(sequences, groups) < MIN_SAVING:
+        groups = [PrefixGroup((index,), 0) for index in range(len(examples))]
     # Length-sorted batches waste little padding; in a data-parallel run each rank scores its
     # share and the shares are gathered once at the end.
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    mine = distributed.shard(order)
-    mine_strict, mine_restricted = [], []
+    groups.sort(key=lambda group: max(len(sequences[i]) for i in group.members))
+    mine_groups = distributed.shard(groups)
+    mine, mine_strict, mine_restricted = [], [], []
     was_training = model.training
     model.eval()
-    for start in tqdm(range(0, len(mine), batch_size), desc=description, mininterval=2):
-        indices = mine[start : start + batch_size]
-        batch = left_padded([examples[i].input_ids for i in indices], pad_id)
-        batch = {key: value.to(device) for key, value in batch.items()}
+    batches = list(group_batches(mine_groups, sequences, batch_size))
+    for batch_groups in tqdm(batches, desc=description, mininterval=2):
         with autocast(device, bf16):
-            logits = label_position_logits(model, batch).float()
+            if all(group.shared > 0 for group in batch_groups):
+                logits = label_logits_with_shared_prefixes(
+                    model, sequences, batch_groups, pad_id, device
+                )
+            else:
+                batch = [sequences[member] for g in batch_groups for member in g.members]
+                batch = left_padded(batch, pad_id)
+                batch = {key: value.to(device) for key, value in batch.items()}
+                logits = label_position_logits(model, batch)
+        logits = logits.float()
+        mine += [member for group in batch_groups for member in group.members]
         mine_strict += logits.argmax(dim=-1).tolist()
         mine_restricted += logits[:, label_ids].argmax(dim=-1).tolist()
     model.train(was_training)
