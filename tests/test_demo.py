@@ -67,6 +67,7 @@ def test_deterministic_across_processes():
             text=True,
             check=True,
             env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            timeout=300,
         )
         outputs.append(json.loads(done.stdout))
     assert outputs[0] == outputs[1]
