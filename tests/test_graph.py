@@ -76,3 +76,15 @@ def test_closure_includes_package_data_beside_imported_modules(tmp_path: Path):
         "src/regpt2/r/page.html",
         "src/regpt2/r/page.py",
     }
+
+
+def test_no_stage_depends_on_the_repro_timings():
+    """scripts/timed_repro.py writes its record after the last stage has run; a stage that
+    depended on it would be stale after every timed run (and `regpt2 snapshot` would refuse)."""
+    source = (PROJECT_ROOT / "scripts" / "timed_repro.py").read_text(encoding="utf-8")
+    written = re.search(r'OUTPUT = Path\("([^"]+)"\)', source).group(1)
+    for name, stage in _stages().items():
+        for dep in stage["deps"]:
+            assert not (written == dep or written.startswith(dep.rstrip("/") + "/")), (
+                f"dvc.yaml stage {name!r} depends on {dep!r}, which holds {written}"
+            )
