@@ -18,6 +18,7 @@ def main() -> None:
         params.sources.pretrain_text,
         sha256=params.sources.pretrain_text_sha256,
         demo_documents=params.demo.pretrain_documents,
+        demo_other_language_documents=params.demo.pretrain_other_language_documents,
     )
     train_docs, held_out_docs = split_documents(
         documents, settings.validation_fraction, settings.seed

@@ -8,12 +8,24 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from regpt2.config.params import load_params
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LABELS, XNLI_LANGUAGES
-from regpt2.demo.corpus import demo_languages, demo_nli_rows, demo_pretrain_documents
+from regpt2.demo.corpus import (
+    demo_languages,
+    demo_nli_rows,
+    demo_other_language_documents,
+    demo_other_language_sentences,
+    demo_pretrain_documents,
+)
+from regpt2.sources.data import load_pretrain_documents
+from regpt2.sources.tokenizers import train_demo_bpe
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 GREEK = re.compile(r"[\u0370-\u03ff]")
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")
@@ -161,6 +173,10 @@ def test_errors():
         demo_nli_rows("en", "train", -1)
     with pytest.raises(UserError, match="non-negative"):
         demo_pretrain_documents(-1)
+    with pytest.raises(UserError, match="non-negative"):
+        demo_other_language_documents(-1)
+    with pytest.raises(UserError, match="non-negative"):
+        demo_other_language_sentences(-1)
 
 
 _EN_NEGATION = {"not"}
@@ -259,6 +275,60 @@ def test_pretrain_documents():
         assert doc[0].isupper() and doc.endswith(".")
     assert demo_pretrain_documents(0) == []
     assert demo_pretrain_documents(10, seed=1) != demo_pretrain_documents(10, seed=2)
+
+
+def test_other_language_documents_are_paragraphs_in_each_script():
+    documents = demo_other_language_documents(2)
+    others = [lang for lang in demo_languages() if lang != "en"]
+    assert len(documents) == 2 * len(others) and len(set(documents)) == len(documents)
+    assert demo_other_language_documents(0) == []
+    assert demo_other_language_documents(2) == documents
+    scripts = {"el": GREEK, "bg": CYRILLIC, "ru": CYRILLIC, "ar": ARABIC, "hi": DEVANAGARI,
+               "th": THAI, "zh": HAN}  # fmt: skip
+    for index, lang in enumerate(others):
+        for document in documents[2 * index : 2 * index + 2]:
+            assert "\n" not in document and document == document.strip()
+            if lang in scripts:
+                assert scripts[lang].search(document), (lang, document)
+                assert not ASCII_LETTER.search(document), (lang, document)
+
+
+def test_other_language_sentences_hold_no_evaluation_premise():
+    """No premise of the dev and test splits (which pick the checkpoint and score it), up to
+    XNLI's sizes. A train premise can recur by chance (the demo has about 3,800 distinct
+    premises per language), which is harmless: fine-tuning reads it anyway."""
+    sentences = demo_other_language_sentences(200)
+    assert set(sentences) == set(demo_languages()) - {"en"}
+    for lang, premises in sentences.items():
+        assert len(premises) == 200
+        for split, size in {"dev": 2490, "test": 5010}.items():
+            shared = set(premises) & {row["premise"] for row in demo_nli_rows(lang, split, size)}
+            assert not shared, (lang, split, shared)
+    documents = demo_other_language_documents(2)
+    assert documents[:2] == [" ".join(sentences["fr"][:6]), " ".join(sentences["fr"][6:12])]
+
+
+def test_demo_bpe_fertility_has_the_studys_order():
+    """params.yaml's demo pretraining text (English stories plus a few paragraphs per other
+    language): English is cheapest, then the Latin scripts, then Greek/Cyrillic/Arabic/
+    Devanagari, then Thai (no spaces), as with GPT-2 in the study; and no script is spelled
+    byte by byte (issue 13: 10-12 tokens a word with an English-only BPE)."""
+    demo = load_params(PROJECT_ROOT / "params.yaml").demo
+    documents = load_pretrain_documents(
+        "demo",
+        demo_documents=demo.pretrain_documents,
+        demo_other_language_documents=demo.pretrain_other_language_documents,
+    )
+    tokenizer = train_demo_bpe(documents, vocab_size=demo.tokenizer_vocab_size)
+
+    def fertility(lang: str) -> float:
+        text = _text(demo_nli_rows(lang, "test", 200))
+        return len(tokenizer(text)["input_ids"]) / len(text.split())
+
+    latin = max(fertility(lang) for lang in ("es", "fr", "de"))
+    others = [fertility(lang) for lang in ("el", "bg", "ru", "ar", "hi")]
+    assert fertility("en") < 1.3 < latin < min(others)
+    assert max(others) < 6 < fertility("th")
 
 
 def test_pretrain_vocabulary_covers_english_nli_words():

@@ -288,9 +288,14 @@ def test_pretrain_text_file(tmp_path: Path):
 
 
 def test_pretrain_text_demo_is_deterministic():
-    documents = load_pretrain_documents("demo", demo_documents=7)
-    assert len(documents) == 7 and all(documents)
-    assert documents == load_pretrain_documents("demo", demo_documents=7)
+    documents = load_pretrain_documents("demo", demo_documents=7, demo_other_language_documents=2)
+    assert len(documents) == 7 + 14 * 2 and all(documents)
+    assert documents[:7] == load_pretrain_documents(
+        "demo", demo_documents=7, demo_other_language_documents=0
+    )
+    assert documents == load_pretrain_documents(
+        "demo", demo_documents=7, demo_other_language_documents=2
+    )
 
 
 def test_pretrain_text_missing_file(tmp_path: Path):

@@ -62,6 +62,7 @@ class Sources(Section):
 
 class Demo(Section):
     pretrain_documents: PositiveInt
+    pretrain_other_language_documents: NonNegativeInt
     train_rows: PositiveInt
     dev_rows: PositiveInt
     test_rows: PositiveInt

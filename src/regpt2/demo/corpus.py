@@ -1,6 +1,6 @@
 """Deterministic synthetic data for the offline `demo` profile.
 
-Two generators, both pure functions of their arguments (no global RNG, no salted `hash()`):
+Generators, all pure functions of their arguments (no global RNG, no salted `hash()`):
 
 - `demo_nli_rows(lang, split, size, seed)`: a 15-way parallel NLI corpus in the XNLI languages,
   written in their real scripts with real words from a small hand-made lexicon per language.
@@ -15,6 +15,9 @@ Two generators, both pure functions of their arguments (no global RNG, no salted
   neutrals need the premise.
 - `demo_pretrain_documents(n, seed)`: English-only short stories, one document per line, built
   from a larger English vocabulary that contains every English NLI word and phrase.
+- `demo_other_language_documents(per_language, seed)`: a few short paragraphs in each of the 14
+  other languages (`demo_other_language_sentences`), the demo's stand-in for the non-English
+  residue of GPT-2's WebText.
 
 Rows are prefix-stable: the first k rows of `size=n` equal the rows of `size=k`.
 """
@@ -35,6 +38,8 @@ __all__ = [
     "SPLITS",
     "demo_languages",
     "demo_nli_rows",
+    "demo_other_language_documents",
+    "demo_other_language_sentences",
     "demo_pretrain_documents",
 ]
 
@@ -384,3 +389,80 @@ def demo_pretrain_documents(n_documents: int, seed: int = 0) -> list[str]:
         raise UserError(f"demo seed must be an integer, got {seed!r}")
     rng = random.Random(_stable_seed("regpt2-demo-pretrain", seed))
     return [_document(rng) for _ in range(n_documents)]
+
+
+# Premises per non-English pretraining document: a short paragraph.
+_SENTENCES_PER_DOCUMENT = 6
+# The paragraphs are another draw than the NLI splits (seed 0), and skip every premise content
+# that the dev or test split holds up to the real XNLI's sizes, so pretraining never reads a
+# sentence that picks or scores a checkpoint (demo splits larger than XNLI's are not covered).
+# A train premise can recur: harmless, fine-tuning reads it anyway. No hypothesis, no label.
+_OTHER_LANGUAGE_SEED = 7
+_EVALUATION_SPLIT_SIZES = {"dev": 2490, "test": 5010}
+
+
+def _premise_content(row: _Row) -> tuple[int, ...]:
+    """What a premise says (its word order left out, so equal contents count as equal)."""
+    return (row.subject, row.verb, row.obj, row.place, row.time, row.adjective)
+
+
+@lru_cache(maxsize=1)
+def _evaluation_premises() -> frozenset[tuple[int, ...]]:
+    return frozenset(
+        _premise_content(row)
+        for split, size in _EVALUATION_SPLIT_SIZES.items()
+        for row in _abstract_rows(split, size, 0)
+    )
+
+
+def _paragraph_rows(count: int, seed: int) -> list[_Row]:
+    """The first `count` rows of a train-split draw whose premise no evaluation row holds."""
+    size = count
+    while True:
+        rows = [
+            row
+            for row in _abstract_rows("train", size, seed)
+            if _premise_content(row) not in _evaluation_premises()
+        ]
+        if len(rows) >= count:
+            return rows[:count]
+        size = 2 * size + _SENTENCES_PER_DOCUMENT
+
+
+def demo_other_language_sentences(
+    count: int, seed: int = _OTHER_LANGUAGE_SEED
+) -> dict[str, list[str]]:
+    """`count` demo premises per non-English XNLI language, the same sentences in each (see
+    `demo_other_language_documents`), none of them a dev or test premise."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise UserError(f"demo sentence count must be a non-negative integer, got {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"demo seed must be an integer, got {seed!r}")
+    rows = _paragraph_rows(count, seed)
+    return {
+        lang: [_render(LEXICONS[lang], row, lang)[0] for row in rows]
+        for lang in demo_languages()
+        if lang != "en"
+    }
+
+
+def demo_other_language_documents(per_language: int, seed: int = _OTHER_LANGUAGE_SEED) -> list[str]:
+    """`per_language` paragraphs of demo premises in each non-English XNLI language (XNLI order).
+
+    GPT-2's WebText was filtered to English but kept some text in other languages, so its BPE
+    has merges in every script. With English-only stories the demo BPE spells Greek, Cyrillic,
+    Arabic and Devanagari byte by byte (10-12 tokens a word), and the 2-layer demo model then
+    fine-tunes on them only by luck of the seed (issue 13). Two paragraphs per language (about
+    2% of the pretraining tokens) give the study's ordering of fertility (English < Latin
+    scripts < the others < Thai, Chinese) at lengths a demo model learns from.
+    """
+    if isinstance(per_language, bool) or not isinstance(per_language, int) or per_language < 0:
+        raise UserError(
+            f"demo documents per language must be a non-negative integer, got {per_language!r}"
+        )
+    sentences = demo_other_language_sentences(per_language * _SENTENCES_PER_DOCUMENT, seed)
+    return [
+        " ".join(premises[start : start + _SENTENCES_PER_DOCUMENT])
+        for premises in sentences.values()
+        for start in range(0, len(premises), _SENTENCES_PER_DOCUMENT)
+    ]

@@ -297,14 +297,17 @@ def load_pretrain_documents(
     *,
     sha256: str = "",
     demo_documents: int = 1200,
+    demo_other_language_documents: int = 2,
     role: str = "sources.pretrain_text",
 ) -> list[str]:
-    """One document per non-empty line of the pretraining text."""
+    """One document per non-empty line of the pretraining text. The demo text: `demo_documents`
+    English stories, then `demo_other_language_documents` paragraphs per other language."""
     source = parse_source(source_text, role=role)
     if source.kind == "demo":
-        from regpt2.demo.corpus import demo_pretrain_documents
+        from regpt2.demo import corpus
 
-        documents = demo_pretrain_documents(demo_documents)
+        documents = corpus.demo_pretrain_documents(demo_documents)
+        documents += corpus.demo_other_language_documents(demo_other_language_documents)
     else:
         if source.kind == "url":
             path = fetch_url(source.value, sha256, role=role)
