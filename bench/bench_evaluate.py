@@ -29,6 +29,12 @@ real GPT-2 tokenizer from ../shared/data/tokenizers/gpt2 when present, else the 
 model source for `regpt2.sources.models.load_pretrained_lm` (a GPT-2 folder, HF model folder, GGUF
 file, hub:ID when cached). --xnli: an XNLI source; default ../shared/data/xnli when present,
 else `demo`. The prompt is `regpt2.nli.finetune.make_prompt` with the nli section of params.yaml.
+
+--bf16 auto|true: (b) runs under bf16 autocast as the stages' `nli.bf16` would (auto: only where
+the hardware has native bf16), against (a) in fp32, the study's baseline; rounding then flips a
+few near-ties, so the mismatch counts are printed and do not fail the run.
+    python bench/bench_evaluate.py --model ../shared/models/smollm2-135m-instruct-q4_1.gguf \
+        --lang th --n 100 --bf16 auto
 """
 
 from __future__ import annotations
@@ -48,10 +54,15 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
+from regpt2.core.memory import reuse_freed_memory  # noqa: E402
+
+reuse_freed_memory()  # the allocator policy every stage runs with (before the first tensor)
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from regpt2.core.batching import pad_id_of  # noqa: E402
+from regpt2.core.precision import use_bf16  # noqa: E402
 from regpt2.nli.prefix_sharing import group_batches, prefix_groups  # noqa: E402
 from regpt2.nli.prompts import EncodedExample, NliPrompt  # noqa: E402
 from regpt2.nli.scorer import NON_LABEL, Predictions, predict  # noqa: E402
@@ -214,7 +225,9 @@ class Timing:
         return result
 
 
-def interleaved(model, hf_model, prompt, examples, batch_size: int, breakdown: bool):
+def interleaved(
+    model, hf_model, prompt, examples, batch_size: int, breakdown: bool, bf16: bool = False
+):
     """Run (a), (b) and optionally (c) batch by batch, alternating their order, so that load
     from other processes on a shared machine hits all of them alike. (b) gets exactly the
     batches of one `predict` call over everything (whole groups of prompts that start alike,
@@ -240,7 +253,9 @@ def interleaved(model, hf_model, prompt, examples, batch_size: int, breakdown: b
                 for index, text in zip(chunk, result.texts, strict=True):
                     study_texts[index] = text
             elif step == "ours":
-                result = timings[step](predict, model, prompt, sub, batch_size=batch_size)
+                result = timings[step](
+                    predict, model, prompt, sub, batch_size=batch_size, bf16=bf16
+                )
                 for field in ("gold", "strict", "restricted", "strict_tokens"):
                     getattr(ours, field)[chunk] = getattr(result, field)
             else:
@@ -277,14 +292,15 @@ def run(args: argparse.Namespace) -> int:
     warm = examples[: min(n, args.batch_size)]
     study_predictions(hf_model, prompt, warm[:2])
     bare_forwards(hf_model, warm[:2])
-    predict(model, prompt, warm, batch_size=args.batch_size)
+    bf16 = use_bf16(args.bf16, torch.device("cpu"), "inference")
+    predict(model, prompt, warm, batch_size=args.batch_size, bf16=bf16)
 
     study, ours, bare, timings = interleaved(
-        model, hf_model, prompt, examples, args.batch_size, args.breakdown
+        model, hf_model, prompt, examples, args.batch_size, args.breakdown, bf16
     )
     # Ours once more as the stages call it, one call over everything: same predictions.
     whole = Timing()
-    again = whole(predict, model, prompt, examples, batch_size=args.batch_size)
+    again = whole(predict, model, prompt, examples, batch_size=args.batch_size, bf16=bf16)
     if not np.array_equal(again.strict_tokens, ours.strict_tokens):
         print("FAIL: one predict call over everything differs from the batch-by-batch calls")
         return 1
@@ -296,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
         f"{n / a.wall:8.1f} examples/s  strict accuracy {100 * study.correct.mean():.2f}%"
     )
     print(
-        f"(b) ours, predict batch {args.batch_size:<4d}: {b.wall:8.2f} s wall ({b.cpu:8.2f} s "
+        f"(b) ours, predict batch {args.batch_size:<4d}{' bf16' if bf16 else ' fp32'}: "
+        f"{b.wall:8.2f} s wall ({b.cpu:8.2f} s "
         f"CPU)  {n / b.wall:8.1f} examples/s  strict accuracy "
         f"{100 * (ours.strict == ours.gold).mean():.2f}%, "
         f"restricted {100 * (ours.restricted == ours.gold).mean():.2f}%"
@@ -336,6 +353,11 @@ def run(args: argparse.Namespace) -> int:
             f"{tokenizer.decode([int(ours.strict_tokens[index])]).strip()!r}; unpadded top-2 "
             f"{best} ({best_logit:.6f}), {second} ({second_logit:.6f})"
         )
+    if bf16:
+        changed = counts["strict_mismatches"]
+        print(f"bf16: {changed} of {n} strict predictions differ from fp32 generation (rounding; "
+              "bench_precision.py --parity measures accuracy)")  # fmt: skip
+        return 0
     if any(counts.values()):
         print("FAIL: the batched scorer disagrees with the study's generation")
         return 1
@@ -355,11 +377,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--breakdown", action="store_true", help="also time (c) batch-1 forwards, no generate"
     )
+    parser.add_argument(
+        "--bf16",
+        choices=["auto", "true", "false"],
+        default="false",
+        help="(b) under bf16 autocast as `nli.bf16` would run it (default false: the exact check)",
+    )
     parser.add_argument("--n-embd", type=int, default=256, help="toy model width")
     parser.add_argument("--n-layer", type=int, default=4, help="toy model depth")
     parser.add_argument("--n-head", type=int, default=4, help="toy model heads")
     parser.add_argument("--seed", type=int, default=0, help="toy model init seed")
     args = parser.parse_args(argv)
+    args.bf16 = {"auto": "auto", "true": True, "false": False}[args.bf16]
     if args.n < 1 or args.batch_size < 1:
         parser.error("--n and --batch-size must be positive")
     if args.threads:

@@ -20,6 +20,11 @@ it: bf16 autocast rounds the same way everywhere, native or emulated, only speed
     python bench/bench_precision.py --rounds 2 --n 32     # quicker
     python bench/bench_precision.py --bf16               # time bf16 even where it is emulated
     python bench/bench_precision.py --parity data/models/finetune_en --n 300 --langs en,th
+
+--trained-bf16 FOLDER (with --parity): FOLDER is the same recipe trained under bf16 autocast
+(e.g. `-S finetune_en.training.bf16=true`); both models are scored in fp32 and the same line
+compares them: does bf16 training change the results?
+    python bench/bench_precision.py --parity fp32/finetune_en --trained-bf16 bf16/finetune_en
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
+from regpt2.core.memory import reuse_freed_memory  # noqa: E402
+
+reuse_freed_memory()  # the allocator policy every stage runs with (before the first tensor)
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
@@ -46,7 +55,12 @@ from regpt2.core.batching import left_padded, pad_id_of  # noqa: E402
 from regpt2.core.precision import autocast, cpu_has_native_bf16, use_bf16  # noqa: E402
 from regpt2.gpt2.optim import AdamW  # noqa: E402
 from regpt2.nli.finetune import make_prompt, model_context  # noqa: E402
-from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict  # noqa: E402
+from regpt2.nli.scorer import (  # noqa: E402
+    Predictions,
+    accuracy_metrics,
+    label_position_logits,
+    predict,
+)
 from regpt2.sources.data import DemoSizes, load_xnli  # noqa: E402
 from regpt2.sources.models import load_pretrained_lm  # noqa: E402
 
@@ -193,26 +207,48 @@ def bench_paths(args, model, tokenizer, prompt, device) -> None:
     report("probe forward (16)", "tok/s", tokens, 2 * body * tokens, seconds, peak, device)
 
 
+def compare(lang: str, names: tuple[str, str], runs: tuple[Predictions, Predictions]) -> None:
+    """One line: strict accuracy of both runs, whether the second lies in the first's 95%
+    interval, and the share of examples whose strict label / argmax token differ."""
+    first, second = (accuracy_metrics(run, seed=0) for run in runs)
+    low, high = first["strict_ci95"]
+    inside = low <= second["strict_accuracy"] <= high
+    changed = (runs[0].strict != runs[1].strict).mean()
+    changed_tokens = (runs[0].strict_tokens != runs[1].strict_tokens).mean()
+    print(
+        f"{lang}: strict {names[0]} {first['strict_accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+        f"  {names[1]} {second['strict_accuracy']:.2f} ({'inside' if inside else 'OUTSIDE'}"
+        f" the {names[0]} interval)  changed strict labels {changed:.1%}, changed argmax tokens "
+        f"{changed_tokens:.1%}"
+    )
+
+
 def parity(args, model, prompt) -> None:
-    """Strict accuracy and changed predictions, fp32 vs bf16, per language."""
+    """Inference: one model's predictions scored in fp32 vs under bf16 autocast."""
     print(f"parity on {args.parity}: {args.n} test rows per language")
+    runs = ((model, False), (model, True))
+    compare_per_language(args, prompt, ("fp32", "bf16"), runs)
+
+
+def training_parity(args, model, prompt) -> None:
+    """Training: the fp32-trained model (--parity) vs the same recipe trained under bf16
+    autocast (--trained-bf16), both scored in fp32."""
+    other, _ = load_pretrained_lm(args.trained_bf16, role="--trained-bf16")
+    print(f"training parity: {args.parity} (fp32) vs {args.trained_bf16} (bf16), both scored "
+          f"in fp32, {args.n} test rows per language")  # fmt: skip
+    runs = ((model, False), (other, False))
+    compare_per_language(args, prompt, ("fp32-trained", "bf16-trained"), runs)
+
+
+def compare_per_language(args, prompt, names: tuple[str, str], runs) -> None:
+    """`compare` per language of --langs; `runs` are two (model, bf16 scoring) pairs."""
     for lang in args.langs:
         examples = encoded(prompt, lang, "test", args.n, args.xnli)
-        runs = {
-            bf16: predict(model, prompt, examples, batch_size=args.batch_size, bf16=bf16)
-            for bf16 in (False, True)
-        }
-        metrics = {bf16: accuracy_metrics(runs[bf16], seed=0) for bf16 in runs}
-        changed = (runs[False].strict != runs[True].strict).mean()
-        changed_tokens = (runs[False].strict_tokens != runs[True].strict_tokens).mean()
-        low, high = metrics[False]["strict_ci95"]
-        inside = low <= metrics[True]["strict_accuracy"] <= high
-        print(
-            f"{lang}: strict fp32 {metrics[False]['strict_accuracy']:.2f} [{low:.2f}, {high:.2f}]"
-            f"  bf16 {metrics[True]['strict_accuracy']:.2f} ({'inside' if inside else 'OUTSIDE'}"
-            f" the fp32 interval)  changed strict labels {changed:.1%}, changed argmax tokens "
-            f"{changed_tokens:.1%}"
+        predictions = tuple(
+            predict(scored, prompt, examples, batch_size=args.batch_size, bf16=bf16)
+            for scored, bf16 in runs
         )
+        compare(lang, names, predictions)
 
 
 def main() -> int:
@@ -224,6 +260,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--parity", help="a fine-tuned model folder: fp32 vs bf16 predictions")
+    parser.add_argument("--trained-bf16", help="with --parity: the same recipe trained in bf16")
     parser.add_argument("--bf16", action="store_true", help="time bf16 even where it is emulated")
     args = parser.parse_args()
     args.langs = args.langs.split(",")
@@ -242,7 +279,9 @@ def main() -> int:
         global PRECISIONS
         PRECISIONS = (False,)
         print("bf16 is emulated here: paths timed in fp32 only (the matmul line shows why)")
-    if args.parity:
+    if args.parity and args.trained_bf16:
+        training_parity(args, model, prompt)
+    elif args.parity:
         parity(args, model, prompt)
     else:
         bench_paths(args, model, tokenizer, prompt, device)

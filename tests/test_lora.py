@@ -196,6 +196,8 @@ def test_adapter_with_its_base_loads_alone_in_a_fresh_process(
     monkeypatch.chdir(tmp_path)
     loaded, _ = load_adapter_model(Path("data/models/adapter"), role="test")
     torch.testing.assert_close(_logits(loaded, batch), expected, rtol=0, atol=1e-5)
+    # The project's loader scores the adapter merged in: a plain model, no LoRA layers left.
+    assert not any("lora_" in name for name, _ in loaded.named_parameters())
 
 
 def test_merged_model_loads_as_a_plain_causal_lm(tiny_qwen, demo_tokenizer, tmp_path: Path):

@@ -95,8 +95,12 @@ def _sort_target_modules(config_path: Path) -> None:
 
 
 def load_adapter_model(directory: Path, *, role: str):
-    """(model, tokenizer) of a saved adapter folder: its base (as adapter_config.json names it)
-    with the adapter applied, ready to evaluate."""
+    """(model, tokenizer) of a saved adapter folder, ready to evaluate: its base (as
+    adapter_config.json names it) with the adapter merged into the weights.
+
+    Merged, the model is a plain transformers model: the same function up to float rounding, but
+    each adapted layer does one matmul instead of three and PEFT's wrappers are gone
+    (bench/bench_lora_eval.py times both)."""
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
 
@@ -110,4 +114,4 @@ def load_adapter_model(directory: Path, *, role: str):
         raise UserError(f"{role}: cannot load the adapter in {directory}: {reason}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.eval(), tokenizer
+    return model.merge_and_unload().eval(), tokenizer
