@@ -37,10 +37,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TQDM_DISABLE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
+
+bench_env.prepare()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

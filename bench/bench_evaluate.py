@@ -40,23 +40,15 @@ few near-ties, so the mismatch counts are printed and do not fail the run.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TQDM_DISABLE", "1")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
 
-from regpt2.core.memory import reuse_freed_memory  # noqa: E402
-
-reuse_freed_memory()  # the allocator policy every stage runs with (before the first tensor)
+PROJECT_ROOT = bench_env.prepare()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -66,11 +58,6 @@ from regpt2.core.precision import use_bf16  # noqa: E402
 from regpt2.nli.prefix_sharing import group_batches, prefix_groups  # noqa: E402
 from regpt2.nli.prompts import EncodedExample, NliPrompt  # noqa: E402
 from regpt2.nli.scorer import NON_LABEL, Predictions, predict  # noqa: E402
-
-
-def shared_root() -> Path:
-    return Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
-
 
 # ------------------------------------------------------------------------- the comparison
 
@@ -162,7 +149,7 @@ def top2(hf_model: torch.nn.Module, example: EncodedExample) -> tuple[int, float
 def toy_tokenizer():
     from regpt2.sources.tokenizers import load_tokenizer_folder, train_demo_bpe
 
-    folder = shared_root() / "data" / "tokenizers" / "gpt2"
+    folder = bench_env.shared_folder() / "data" / "tokenizers" / "gpt2"
     if (folder / "vocab.json").is_file():
         return load_tokenizer_folder(folder), f"GPT-2 tokenizer from {folder}"
     from regpt2.demo.corpus import demo_nli_rows
@@ -197,7 +184,7 @@ def load_model(args: argparse.Namespace):
 
 
 def default_xnli() -> str:
-    folder = shared_root() / "data" / "xnli"
+    folder = bench_env.shared_folder() / "data" / "xnli"
     return str(folder) if folder.is_dir() else "demo"
 
 

@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
+
+bench_env.prepare()
 
 from regpt2.sources.tokenizers import load_tokenizer_folder  # noqa: E402
 from regpt2.studies.fertility import count_tokens, count_words, fertility_table, segment_words  # noqa: E402
@@ -31,11 +33,6 @@ STUDY_GPT2 = {
     "zh": 3.77, "ar": 4.70, "hi": 5.12, "ur": 5.16, "bg": 5.53, "ru": 5.90, "el": 6.16,
     "th": 9.48,
 }  # fmt: skip
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_root() -> Path:
-    return Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
 
 
 def read_split(folder: Path, split: str, lang: str) -> list[str]:
@@ -94,9 +91,11 @@ def fmt(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("xnli", nargs="?", type=Path, default=shared_root() / "data" / "xnli")
     parser.add_argument(
-        "--tokenizers", type=Path, default=shared_root() / "data" / "tokenizers",
+        "xnli", nargs="?", type=Path, default=bench_env.shared_folder() / "data" / "xnli"
+    )
+    parser.add_argument(
+        "--tokenizers", type=Path, default=bench_env.shared_folder() / "data" / "tokenizers",
         help="folder with gpt2/ and qwen2.5/",
     )  # fmt: skip
     parser.add_argument("--subset", type=int, default=5000, help="strings for per-string encode")

@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
+
+bench_env.prepare()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

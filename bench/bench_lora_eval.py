@@ -20,21 +20,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TQDM_DISABLE", "1")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
 
-from regpt2.core.memory import reuse_freed_memory  # noqa: E402
-
-reuse_freed_memory()  # the allocator policy every stage runs with (before the first tensor)
+PROJECT_ROOT = bench_env.prepare()
 
 import torch  # noqa: E402
 
@@ -46,7 +37,7 @@ from regpt2.sources.data import DemoSizes, load_xnli  # noqa: E402
 from regpt2.sources.models import load_pretrained_lm  # noqa: E402
 from regpt2.training.lora import apply_lora  # noqa: E402
 
-SHARED = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
+SHARED = bench_env.shared_folder()
 DEFAULT_MODEL = SHARED / "models" / "smollm2-135m-instruct-q4_1.gguf"
 
 

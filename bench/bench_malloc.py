@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TQDM_DISABLE", "1")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
 
-SHARED = Path(os.environ.get("REGPT2_SHARED", PROJECT_ROOT.parent / "shared"))
+PROJECT_ROOT = bench_env.prepare(reuse_freed_memory=False)
+
+SHARED = bench_env.shared_folder()
 DEFAULT_MODEL = SHARED / "models" / "smollm2-135m-instruct-q4_1.gguf"
 
 

@@ -36,9 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
+
+bench_env.prepare()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

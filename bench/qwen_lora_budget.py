@@ -55,11 +55,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
+
+ROOT = bench_env.prepare()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -20,6 +20,8 @@ DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 
 def _bench():
     if "bench_evaluate" not in sys.modules:  # dataclasses need their module registered
+        if str(BENCH.parent) not in sys.path:  # as when it runs as a script: bench_env beside it
+            sys.path.insert(0, str(BENCH.parent))
         spec = importlib.util.spec_from_file_location("bench_evaluate", BENCH)
         module = importlib.util.module_from_spec(spec)
         sys.modules["bench_evaluate"] = module
