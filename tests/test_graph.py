@@ -88,3 +88,27 @@ def test_no_stage_depends_on_the_repro_timings():
             assert not (written == dep or written.startswith(dep.rstrip("/") + "/")), (
                 f"dvc.yaml stage {name!r} depends on {dep!r}, which holds {written}"
             )
+
+
+def _leaf_keys(mapping: dict, where: str = "") -> list[str]:
+    keys = []
+    for key, value in mapping.items():
+        path = f"{where}{key}"
+        keys += _leaf_keys(value, path + ".") if isinstance(value, dict) else [path]
+    return keys
+
+
+def test_report_declares_every_setting_it_compares_with_the_study():
+    """The report's table of settings that differ from the study's reads each key the paper
+    profile sets: each must be a declared param of the report stage (or under one), so that
+    changing it reruns the report."""
+    paper = YAML(typ="safe").load((PROJECT_ROOT / "profiles" / "paper.yaml").read_text("utf-8"))
+    report = _stages()["report"]
+    declared = [param for param in report["params"] if isinstance(param, str)]
+    assert "profiles/paper.yaml" in report["deps"]
+    undeclared = [
+        key
+        for key in _leaf_keys(paper)
+        if not any(key == param or key.startswith(param + ".") for param in declared)
+    ]
+    assert undeclared == []

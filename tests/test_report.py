@@ -696,3 +696,37 @@ def test_probe_table_shows_cut_sentences():
     table = probe_table("pretrained", summary, details)
     cells = {row[1] for row in table.rows}
     assert cells == {"200 (90 cut)", "200"}
+
+
+def test_build_lists_the_settings_that_differ_from_the_study(tmp_path):
+    """The offline profile against the paper profile: every cut is a row (per-language cuts
+    once), sources stay in their own table, and the paper profile itself has no such table."""
+    from regpt2.config.params import load_params
+    from regpt2.config.profiles import profile_mismatches, read_profile
+
+    params = load_params(PROJECT_ROOT / "params.yaml").model_dump()
+    offline = read_profile("offline", PROJECT_ROOT)
+    for section, values in offline.items():  # params.yaml as `regpt2 profile offline` leaves it
+        for key, value in values.items():
+            target = params[section]
+            target[key] = {**target[key], **value} if isinstance(value, dict) else value
+    settings = profile_mismatches(params, read_profile("paper", PROJECT_ROOT))
+    report = assemble_report(
+        tmp_path, profile="offline", sources=DEMO_SOURCES, settings_vs_study=settings
+    )
+    tables = [block for block in report.sections[0].blocks if hasattr(block, "caption")]
+    table = next(t for t in tables if t.caption.startswith("Settings that differ"))
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["`zeroshot.limit`"] == ("300", "all")
+    assert rows["`pretrain.training.epochs`"] == ("1", "3")
+    assert rows["`qwen_lora.training.lr`"] == ("0.001", "0.0002")
+    assert rows["`finetune_per_lang.languages.*.fraction` (es, fr, de, bg, ar, el, hi)"] == (
+        "0.1",
+        "0.01",
+    )
+    assert not any(key.startswith("`sources.") for key in rows)
+    same = assemble_report(tmp_path, profile="paper", sources=PAPER_SOURCES)
+    assert not any(
+        getattr(block, "caption", "").startswith("Settings that differ")
+        for block in same.sections[0].blocks
+    )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from regpt2.config.profiles import NOT_SET, profile_mismatches
 from regpt2.core.errors import UserError
 from regpt2.core.io import atomic_path
 from regpt2.core.languages import XNLI_LANGUAGES
@@ -183,13 +184,9 @@ def _cores() -> int | None:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def profile_differences(params: dict, profile: dict, where: str = "") -> list[str]:
+def profile_differences(params: dict, profile: dict) -> list[str]:
     """Keys of `profile` whose value in `params` differs: empty when params holds the profile."""
-    differences = []
-    for key, value in profile.items():
-        path = f"{where}{key}"
-        if isinstance(value, dict) and isinstance(params.get(key), dict):
-            differences += profile_differences(params[key], value, path + ".")
-        elif params.get(key) != value:
-            differences.append(f"{path}: {params.get(key)!r} (profile: {value!r})")
-    return differences
+    return [
+        f"{key}: {None if held is NOT_SET else held!r} (profile: {value!r})"
+        for key, held, value in profile_mismatches(params, profile)
+    ]

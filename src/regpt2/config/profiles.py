@@ -7,7 +7,9 @@ those keys, keeping every comment and every other key of params.yaml as the user
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -56,6 +58,35 @@ def apply_profile(name: str, root: Path = Path(".")) -> Path:
     with atomic_path(params_path) as tmp:
         tmp.write_text(_dump(yaml, document), encoding="utf-8")
     return params_path
+
+
+def read_profile(name: str, root: Path = Path(".")) -> dict:
+    """The values profile `name` sets (`profiles/NAME.yaml`), as plain data."""
+    path = root / PROFILES_DIR / f"{name}.yaml"
+    try:
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        known = ", ".join(available_profiles(root)) or "none"
+        raise UserError(f"{path}: not found (known profiles: {known})") from None
+
+
+NOT_SET = object()  # a profile key that the params do not have
+
+
+def profile_mismatches(
+    params: Mapping[str, Any], profile: Mapping[str, Any], where: str = ""
+) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value in params, value in profile) for each key the profile sets and the
+    params hold differently (NOT_SET where the params lack it): empty when they hold it."""
+    found: list[tuple[str, Any, Any]] = []
+    for key, value in profile.items():
+        path = f"{where}{key}"
+        held = params.get(key, NOT_SET)
+        if isinstance(value, Mapping) and isinstance(held, Mapping):
+            found += profile_mismatches(held, value, path + ".")
+        elif held != value:
+            found.append((path, held, value))
+    return found
 
 
 def _dump(yaml: YAML, document) -> str:

@@ -4,8 +4,9 @@ figures."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from regpt2.core.io import atomic_path, write_text
 from regpt2.report.claims import CLAIMS
@@ -76,9 +77,13 @@ def assemble_report(
     *,
     profile: str,
     sources: Mapping[str, str],
+    settings_vs_study: Sequence[tuple[str, Any, Any]] = (),
 ) -> Report:
-    """Read everything under `root` and build the report's document (no files written)."""
-    ctx = Context(Inputs(Path(root)), profile, dict(sources))
+    """Read everything under `root` and build the report's document (no files written).
+
+    `settings_vs_study`: (key, this run's value, the study's value) for each setting that
+    differs from the study's (`profile_mismatches` against the paper profile)."""
+    ctx = Context(Inputs(Path(root)), profile, dict(sources), tuple(settings_vs_study))
     findings = compute_findings(ctx.inputs)
     sections = [overview_section(ctx), findings_section(findings)]
     sections += [_safe(*entry, ctx) for entry in SECTIONS]
@@ -110,9 +115,12 @@ def build_report(
     *,
     profile: str,
     sources: Mapping[str, str],
+    settings_vs_study: Sequence[tuple[str, Any, Any]] = (),
 ) -> ReportPaths:
     """Build the report from `root` and write index.html, index.md and figures/ to `out_dir`."""
-    report = assemble_report(root, profile=profile, sources=sources)
+    report = assemble_report(
+        root, profile=profile, sources=sources, settings_vs_study=settings_vs_study
+    )
     out_dir = Path(out_dir)
     paths = ReportPaths(out_dir / "index.html", out_dir / "index.md", out_dir / FIGURES_DIR)
     with atomic_path(paths.figures) as folder:

@@ -191,3 +191,6 @@ class Context:
     inputs: Inputs
     profile: str
     sources: dict[str, str]
+    # (dotted key, this run's value, the study's value) for each setting that differs from the
+    # `paper` profile; sources are left to the sources table.
+    settings_vs_study: tuple[tuple[str, Any, Any], ...] = ()
