@@ -61,10 +61,11 @@ CHANGE_IMPACT = [
     ("translate.temperature", 0.8, {"translate"} | DOWNSTREAM),
     ("probe.rows", 50, {"probe"} | DOWNSTREAM),
     ("selection.tier1_min_accuracy", 45.0, DOWNSTREAM),
-    ("sources.qwen", "data/models/some-local-lm", {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    ("sources.qwen", "data/models/some-local-lm",
+     {"sources@qwen", "train_lora", "qwen_lora"} | DOWNSTREAM),
     ("qwen_lora.lora.r", 4, {"train_lora", "qwen_lora"} | DOWNSTREAM),
     ("pretrain.training.lr", 0.002,
-     {"pretrain", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
+     {"pretrain", "gpt2_source", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
      | TRAININGS - {"train_lora"} | DOWNSTREAM),
     ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares
      EVALUATIONS | TRAININGS | {"translate", "probe"} | DOWNSTREAM),
@@ -156,10 +157,17 @@ def restore_committed_state(project: Path) -> None:
     run(["dvc", "checkout", "--force"], project)
 
 
+def pending_stages(project: Path) -> dict:
+    """`dvc status --json`, less the source-fingerprint stages that only say "always changed"
+    (they run at every repro, in seconds, and their readers rerun only if a fingerprint moved)."""
+    status = json.loads(run(["dvc", "status", "--json"], project).stdout)
+    return {stage: why for stage, why in status.items() if why != ["always changed"]}
+
+
 def stages_that_would_run(project: Path) -> set[str]:
     """The stages `dvc status` reports as changed, and every stage downstream of them (which
     `dvc repro` reruns when an upstream output changes)."""
-    changed = set(json.loads(run(["dvc", "status", "--json"], project).stdout))
+    changed = set(pending_stages(project))
     edges = re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], project).stdout)
     pending = list(changed)
     while pending:
@@ -177,8 +185,7 @@ def test_repro_writes_every_stage_metrics(project: Path):
     per_language = sorted((project / "metrics" / "finetune_per_lang").glob("*.json"))
     assert {path.stem for path in per_language} == set(PER_LANGUAGE)
     assert (project / "report" / "index.html").is_file()
-    status = run(["dvc", "status", "--json"], project).stdout
-    assert json.loads(status) == {}
+    assert pending_stages(project) == {}
 
 
 def test_metrics_hold_numbers_only(project: Path):
@@ -239,6 +246,31 @@ def test_forced_rerun_is_byte_identical(project: Path):
     restore_committed_state(project)  # the new wall time would rerun `report`
 
 
+def test_new_content_in_a_local_source_reruns_its_readers(project: Path):
+    """A local source lies outside DVC's view; its fingerprint stage sees new file content (the
+    fertility stage reading it becomes pending) and ignores a mere touch."""
+    local = project / "data" / "local_tokenizer"
+    shutil.copytree(project / "data" / "tokenizer", local)
+    fingerprint = ["dvc", "repro", "sources@qwen_tokenizer"]
+    try:
+        with edited(project, "sources.qwen_tokenizer", "data/local_tokenizer"):
+            run(["dvc", "repro", "fertility"], project)
+            assert "fertility" not in stages_that_would_run(project)
+
+            config = local / "tokenizer_config.json"
+            os.utime(config)
+            run(fingerprint, project)
+            assert "fertility" not in stages_that_would_run(project)
+
+            settings = json.loads(config.read_text(encoding="utf-8"))
+            config.write_text(json.dumps({**settings, "note": "edited"}), encoding="utf-8")
+            run(fingerprint, project)
+            assert "fertility" in stages_that_would_run(project)
+    finally:
+        shutil.rmtree(local)
+        restore_committed_state(project)
+
+
 def test_seen_params_restore_from_the_run_cache(project: Path):
     """A param set that already ran comes back from DVC's run cache: nothing retrains."""
     stage = "train_per_lang@es"
@@ -248,7 +280,7 @@ def test_seen_params_restore_from_the_run_cache(project: Path):
     again = run(["dvc", "repro", "--single-item", stage], project).stdout
     assert f"Running stage '{stage}'" not in again
     assert "skipping run" in again, again
-    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    assert pending_stages(project) == {}
 
 
 def test_experiment_variant_shows_in_metrics_diff(project: Path):
@@ -315,7 +347,7 @@ def test_remote_push_then_pull_elsewhere_needs_no_rerun(project: Path, tmp_path:
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     run(["dvc", "pull"], clone)
-    assert json.loads(run(["dvc", "status", "--json"], clone).stdout) == {}
+    assert pending_stages(clone) == {}
     for name in ("finetune_en.json", "zeroshot.json"):
         assert (clone / "metrics" / name).read_text() == (project / "metrics" / name).read_text()
     assert (clone / "data" / "models" / "finetune_en" / "model.safetensors").is_file()

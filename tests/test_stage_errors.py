@@ -164,3 +164,31 @@ def test_params_errors_come_before_heavy_imports(project: Path, stage: str):
     ]
     imported = {line.split("|")[-1].strip() for line in completed.stderr.splitlines()}
     assert not {"torch", "transformers"} & imported
+
+
+def test_missing_local_source(project: Path):
+    """`sources@NAME` fingerprints a source before any stage reads it: a wrong path ends there."""
+    _set_params(project, {"sources.qwen": "models/missing.gguf"})
+    line = _run_failing_stage(project, "sources", "qwen")
+    assert line == "error: sources.qwen: local path 'models/missing.gguf' does not exist"
+
+
+def test_sources_stage_usage(project: Path):
+    line = _run_failing_stage(project, "sources", "model")
+    assert line.startswith("error: usage: python -m stages.sources {pretrain_text|tokenizer|")
+
+
+def test_fingerprinting_a_source_does_not_load_torch(project: Path):
+    """The `sources@NAME` stages run at every `dvc repro`: they start without torch."""
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "stages.sources", "xnli"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    imported = {line.split("|")[-1].strip() for line in completed.stderr.splitlines()}
+    assert "regpt2.sources.fingerprint" in imported
+    assert not {"torch", "transformers"} & imported
+    assert (project / "data" / "sources" / "xnli.json").is_file()

@@ -117,7 +117,12 @@ def _require_up_to_date(root: Path) -> None:
         )
     except (OSError, subprocess.CalledProcessError) as error:
         raise UserError(f"cannot run `dvc status` in {root}: {error}") from None
-    changed = json.loads(status.stdout or "{}")
+    # The source-fingerprint stages are "always changed" by design: they rerun at every repro.
+    changed = [
+        stage
+        for stage, why in json.loads(status.stdout or "{}").items()
+        if why != ["always changed"]
+    ]
     if changed:
         raise UserError(
             f"the pipeline is not up to date ({', '.join(sorted(changed)[:4])}); run `dvc repro`"

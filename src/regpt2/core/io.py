@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from regpt2.core.distributed import is_main_process
+
+def is_main_process() -> bool:
+    """Whether this process writes the outputs: rank 0 of a data-parallel run, or the only one.
+
+    torch is consulted only when something has loaded it (a process group needs it), so a stage
+    that never touches torch, like `sources@NAME`, starts without its two-second import.
+    """
+    if "torch" in sys.modules:
+        from regpt2.core import distributed
+
+        return distributed.is_main_process()
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @contextmanager
