@@ -65,6 +65,10 @@ def test_the_repository_params_validate():
         ("finetune_per_lang.languages.es.fraction", 1.5, "less than or equal to 1"),
         ("finetune_per_lang.languages.es.mode", "tail", "'head' or 'random'"),
         ("zeroshot.split", "validation", "'train', 'dev' or 'test'"),
+        ("nli.bf16", "maybe", "must be auto, true or false"),
+        ("finetune_en.training.bf16", 1, "must be auto, true or false"),
+        ("probe.early_layers", [1], "expected two layer indices, [first, last]"),
+        ("probe.late_layers", [1, 2, 3], "expected two layer indices, [first, last]"),
     ],
 )
 def test_wrong_type_or_range_names_the_key(raw, key, value, expected):

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -38,10 +39,28 @@ Languages = Annotated[
     list[str], AfterValidator(lambda codes: _as_value_error(check_languages, codes))
 ]
 Split = Literal["train", "dev", "test"]
+
+
+def _bf16_setting(value: object) -> object:
+    # Checked before the union below: pydantic would report one error per member of the union
+    # ("bf16.literal['auto']: Input should be 'auto'; and 1 more problem(s)").
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ValueError("must be auto, true or false")
+
+
 # bf16 autocast: "auto" (where the hardware has native bf16 and it is faster, per path; see
 # regpt2.core.precision), true (force) or false.
-Bf16 = Literal["auto"] | bool
-LayerRange = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]  # first, last
+Bf16 = Annotated[Literal["auto"] | bool, BeforeValidator(_bf16_setting)]
+
+
+def _layer_pair(value: object) -> object:
+    if isinstance(value, list) and len(value) != 2:
+        raise ValueError("expected two layer indices, [first, last]")
+    return value
+
+
+LayerRange = Annotated[list[NonNegativeInt], BeforeValidator(_layer_pair)]  # first, last
 
 
 class Section(BaseModel):
