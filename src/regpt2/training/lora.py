@@ -72,26 +72,39 @@ def save_adapter(model, tokenizer, directory: Path, *, merge: bool, base=None, f
     after the atomic rename, which adapter_config.json names as the base. With `merge`, also
     the base with the adapter merged in, under `merged/`, loadable with AutoModelForCausalLM.
     Merging folds the adapter into `model`'s own weights: call it last."""
+    final_base = None
     if base is not None:
         save_model_folder(base, tokenizer, directory / BASE_FOLDER)
-        for config in model.peft_config.values():
-            config.base_model_name_or_path = str(Path(final or directory) / BASE_FOLDER)
+        # While saving, PEFT reads the base's config.json (to tell whether the vocabulary was
+        # resized), so the config names the copy that exists now; the final path is written
+        # after (else PEFT warns that it "could not find a config file" there).
+        _name_base(model, directory / BASE_FOLDER)
+        final_base = Path(final or directory) / BASE_FOLDER
     model.save_pretrained(directory)
-    _sort_target_modules(Path(directory) / "adapter_config.json")
+    if final_base is not None:
+        _name_base(model, final_base)
+    _rewrite_adapter_config(Path(directory) / "adapter_config.json", base=final_base)
     save_tokenizer(tokenizer, directory)
     if merge:
         merged = model.merge_and_unload()
         save_model_folder(merged, tokenizer, directory / "merged")
 
 
-def _sort_target_modules(config_path: Path) -> None:
-    """PEFT keeps target_modules as a set and writes it in hash order, which changes from one
-    process to the next: sorted, the saved folder is the same bytes on every run (DVC hashes it)."""
+def _name_base(model, path: Path) -> None:
+    for config in model.peft_config.values():
+        config.base_model_name_or_path = str(path)
+
+
+def _rewrite_adapter_config(config_path: Path, *, base: Path | None) -> None:
+    """Name the base's final path, and sort target_modules: PEFT keeps them as a set and writes
+    them in hash order, which changes from one process to the next; sorted, the saved folder is
+    the same bytes on every run (DVC hashes it)."""
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    modules = config.get("target_modules")
-    if isinstance(modules, list) and modules != sorted(modules):
-        config["target_modules"] = sorted(modules)
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    if base is not None:
+        config["base_model_name_or_path"] = str(base)
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def load_adapter_model(directory: Path, *, role: str):
