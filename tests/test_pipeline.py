@@ -168,6 +168,8 @@ def stages_that_would_run(project: Path) -> set[str]:
     """The stages `dvc status` reports as changed, and every stage downstream of them (which
     `dvc repro` reruns when an upstream output changes)."""
     changed = set(pending_stages(project))
+    if not changed:
+        return changed  # nothing downstream either: skip `dvc dag` (seconds a call)
     edges = re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], project).stdout)
     pending = list(changed)
     while pending:
