@@ -305,10 +305,12 @@ def test_queued_variants_run_in_parallel(project: Path):
     pipes open, and they have been seen to hang. So the workers start with their output sent
     to a file, completion is read from git (a finished experiment is a ref under refs/exps),
     and the workers are stopped whatever happens."""
-    names = {"q-lr3e-4": "0.0003", "q-lr3e-3": "0.003"}
-    for name, lr in names.items():
+    # Variants of the English test size: each reruns one scoring stage, not a training (the
+    # queue, not the training, is under test; test_experiment_variant_... trains a variant).
+    names = {"q-test100": "100", "q-test200": "200"}
+    for name, limit in names.items():
         run(
-            ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"finetune_en.training.lr={lr}",
+            ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"finetune_en.test_limit={limit}",
              "finetune_en"],
             project,
         )  # fmt: skip
