@@ -228,7 +228,9 @@ def interleaved(
     study_tokens = np.empty(n, dtype=np.int64)
     study_texts = [""] * n
     bare_tokens = np.empty(n, dtype=np.int64)
-    ours = Predictions(*(np.empty(n, dtype=np.int64) for _ in range(4)))
+    ours = Predictions(
+        *(np.empty(n, dtype=np.int64) for _ in range(4)), np.empty((n, 3), dtype=np.float32)
+    )
     for number, batch in enumerate(group_batches(groups, sequences, batch_size)):
         chunk = [member for group in batch for member in group.members]
         sub = [examples[i] for i in chunk]
@@ -243,7 +245,7 @@ def interleaved(
                 result = timings[step](
                     predict, model, prompt, sub, batch_size=batch_size, bf16=bf16
                 )
-                for field in ("gold", "strict", "restricted", "strict_tokens"):
+                for field in ("gold", "strict", "restricted", "strict_tokens", "label_logits"):
                     getattr(ours, field)[chunk] = getattr(result, field)
             else:
                 bare_tokens[chunk] = timings[step](bare_forwards, hf_model, sub)
@@ -252,7 +254,7 @@ def interleaved(
 
 def run(args: argparse.Namespace) -> int:
     from regpt2.config.params import load_params
-    from regpt2.nli.finetune import make_prompt, model_context
+    from regpt2.nli.evaluate import make_prompt, model_context
 
     start = time.perf_counter()
     model, tokenizer, description = load_model(args)

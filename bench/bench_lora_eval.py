@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from regpt2.config.params import load_params  # noqa: E402
 from regpt2.core.precision import use_bf16  # noqa: E402
-from regpt2.nli.finetune import make_prompt, model_context  # noqa: E402
+from regpt2.nli.evaluate import make_prompt, model_context  # noqa: E402
 from regpt2.nli.scorer import predict  # noqa: E402
 from regpt2.sources.data import DemoSizes, load_xnli  # noqa: E402
 from regpt2.sources.models import load_pretrained_lm  # noqa: E402

@@ -40,7 +40,7 @@ def measure(args) -> dict:
     from regpt2.core.batching import left_padded, pad_id_of
     from regpt2.core.memory import reuse_freed_memory
     from regpt2.gpt2.optim import AdamW
-    from regpt2.nli.finetune import make_prompt, model_context
+    from regpt2.nli.evaluate import make_prompt, model_context
     from regpt2.nli.scorer import label_position_logits, predict
     from regpt2.sources.data import DemoSizes, load_xnli
     from regpt2.sources.models import load_pretrained_lm

@@ -47,7 +47,7 @@ from regpt2.config.params import load_params  # noqa: E402
 from regpt2.core.batching import left_padded, pad_id_of  # noqa: E402
 from regpt2.core.precision import autocast, cpu_has_native_bf16, use_bf16  # noqa: E402
 from regpt2.gpt2.optim import AdamW  # noqa: E402
-from regpt2.nli.finetune import make_prompt, model_context  # noqa: E402
+from regpt2.nli.evaluate import make_prompt, model_context  # noqa: E402
 from regpt2.nli.scorer import (  # noqa: E402
     Predictions,
     accuracy_metrics,

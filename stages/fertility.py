@@ -1,5 +1,8 @@
-"""Stage `fertility`: tokens per word (and per character) for every language and tokenizer.
-The study's tiers, which also need zero-shot accuracy, are `analyze`'s."""
+"""Stage `fertility`: tokens per word (and per character) for every language and tokenizer: the
+GPT-2 tokenizer (the study's), the second tokenizer (`sources.qwen_tokenizer`) and the tokenizer
+of the model the NLI stages fine-tune (`nli_model`, from `sources.gpt2`: GPT-2's own in the
+paper profile, a stand-in's elsewhere). The study's tiers, which also need zero-shot accuracy,
+are `analyze`'s."""
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
@@ -23,6 +26,7 @@ def main() -> None:
                 params.demo.train_rows, params.demo.qwen_vocab_size
             ),
         ),
+        "nli_model": load_tokenizer(params.sources.gpt2, role="sources.gpt2"),
     }
     rows = XnliRows.of(params.sources.xnli, params.demo)
     texts = {

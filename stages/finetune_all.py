@@ -8,14 +8,8 @@ from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import atomic_path, write_json
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.finetune import (
-    evaluate_languages,
-    make_prompt,
-    model_context,
-    record_training,
-    summary,
-    train_languages,
-)
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.finetune import record_training, train_languages
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import save_model_folder
@@ -61,6 +55,7 @@ def evaluate() -> None:
         settings.eval_languages,
         settings.test_split,
         settings.test_limit,
+        predictions_dir="data/predictions/finetune_all",
     )
     write_json(
         "data/eval/finetune_all.json", {"trained_on": settings.languages, "languages": languages}

@@ -9,14 +9,8 @@ from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import atomic_path, write_json
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.finetune import (
-    evaluate_languages,
-    make_prompt,
-    model_context,
-    record_training,
-    summary,
-    train_languages,
-)
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.finetune import record_training, train_languages
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import save_model_folder
@@ -54,7 +48,14 @@ def evaluate() -> None:
     lang = settings.language
     rows = XnliRows.of(params.sources.xnli, params.demo)
     evaluation = evaluate_languages(
-        model, prompt, rows, params.nli, [lang], settings.test_split, settings.test_limit
+        model,
+        prompt,
+        rows,
+        params.nli,
+        [lang],
+        settings.test_split,
+        settings.test_limit,
+        predictions_dir="data/predictions/finetune_en",
     )[lang]
     write_json("data/eval/finetune_en.json", {"language": lang, "test": evaluation})
     write_json("metrics/finetune_en.json", {"test": summary(evaluation)})

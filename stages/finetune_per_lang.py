@@ -1,26 +1,45 @@
-"""Stage `finetune_per_lang`: the pretrained GPT-2 fine-tuned on one language's own data (a
-subset of its training split), scored on that language. One DVC stage pair per language:
-`train LANG` (train_per_lang@LANG) writes the model, `evaluate LANG` (finetune_per_lang@LANG)
-scores it."""
+"""Stage `finetune_per_lang`: GPT-2 fine-tuned on one language's own data (a subset of its
+training split), scored on that language. One DVC stage pair per language: `train LANG`
+(train_per_lang@LANG) writes the model, `evaluate LANG` (finetune_per_lang@LANG) scores it.
+
+Every run starts from the model `finetune_per_lang.start` names: the pretrained GPT-2
+(`sources.gpt2`, the study) or the English fine-tuned model. `start` (DVC stage per_lang_start)
+fingerprints that model; the runs depend on the fingerprint, so with the study's start a new
+English model retrains nothing."""
 
 import time
 
 from regpt2.config.params import Params, load_params
 from regpt2.core.errors import UserError, run_stage
-from regpt2.core.io import atomic_path, write_json
+from regpt2.core.io import atomic_path, read_json, write_json
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.finetune import (
-    evaluate_languages,
-    make_prompt,
-    model_context,
-    record_training,
-    summary,
-    train_languages,
-)
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.finetune import record_training, train_languages
 from regpt2.sources.data import XnliRows
+from regpt2.sources.fingerprint import fingerprint
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import save_model_folder
 from stages import command
+
+ENGLISH_MODEL = "data/models/finetune_en"
+START_FINGERPRINT = "data/sources/finetune_per_lang_start.json"
+
+
+def start_model(params: Params) -> tuple[str, str]:
+    """(source, its name in messages) of the model the per-language runs start from."""
+    if params.finetune_per_lang.start == "pretrained":
+        return params.sources.gpt2, "sources.gpt2"
+    return ENGLISH_MODEL, "train_en output"
+
+
+def start() -> None:
+    params = load_params()
+    source, role = start_model(params)
+    if params.finetune_per_lang.start == "pretrained":
+        model = read_json("data/sources/gpt2.json")  # what sources@gpt2 fingerprinted
+    else:
+        model = fingerprint(source, role=role)
+    write_json(START_FINGERPRINT, {"start": params.finetune_per_lang.start, "model": model})
 
 
 def model_folder(lang: str) -> str:
@@ -39,7 +58,8 @@ def train(lang: str) -> None:
     lang = listed(params, lang)
     training = params.finetune_per_lang.training
     seed_everything(training.seed)
-    model, tokenizer = load_pretrained_lm(params.sources.gpt2)
+    source, role = start_model(params)
+    model, tokenizer = load_pretrained_lm(source, role=role)
     started = time.perf_counter()
     result, counts = train_languages(
         XnliRows.of(params.sources.xnli, params.demo),
@@ -64,7 +84,14 @@ def evaluate(lang: str) -> None:
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     rows = XnliRows.of(params.sources.xnli, params.demo)
     evaluation = evaluate_languages(
-        model, prompt, rows, params.nli, [lang], settings.test_split, settings.test_limit
+        model,
+        prompt,
+        rows,
+        params.nli,
+        [lang],
+        settings.test_split,
+        settings.test_limit,
+        predictions_dir="data/predictions/finetune_per_lang",
     )[lang]
     write_json(f"data/eval/finetune_per_lang/{lang}.json", {"language": lang, "test": evaluation})
     write_json(f"metrics/finetune_per_lang/{lang}.json", {"test": summary(evaluation)})
@@ -73,7 +100,7 @@ def evaluate(lang: str) -> None:
 if __name__ == "__main__":
     run_stage(
         command(
-            {"train": train, "evaluate": evaluate},
-            "python -m stages.finetune_per_lang train|evaluate LANG",
+            {"start": start, "train": train, "evaluate": evaluate},
+            "python -m stages.finetune_per_lang train|evaluate LANG, or start",
         )
     )

@@ -6,7 +6,7 @@ from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
 from regpt2.core.precision import use_bf16
 from regpt2.core.seeding import seed_everything
-from regpt2.sources.data import XnliRows
+from regpt2.sources.data import XnliRows, first_row_of_each_premise
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.studies.probe import probe_parallel
 
@@ -18,10 +18,12 @@ def main() -> None:
     settings = params.probe
     seed_everything(settings.seed)
     rows = XnliRows.of(params.sources.xnli, params.demo)
-    sentences = {
-        lang: [row.premise for row in rows.load(lang, settings.split, settings.rows)]
-        for lang in settings.languages
-    }
+    # Distinct premises (XNLI lists each one three times), chosen on English: rows are parallel.
+    chosen = first_row_of_each_premise(rows.load("en", settings.split), settings.rows)
+    sentences = {}
+    for lang in settings.languages:
+        loaded = rows.load(lang, settings.split)
+        sentences[lang] = [loaded[index].premise for index in chosen]
     results, summaries = {}, {}
     for name, source in MODELS.items():
         model, tokenizer = load_pretrained_lm(source or params.sources.gpt2, attentions=True)
@@ -48,6 +50,7 @@ def main() -> None:
                 "early": round(probe.early, 4),
                 "late": round(probe.late, 4),
                 "gain": round(probe.gain, 4),
+                "excess_gain": round(probe.excess_gain, 4),
                 "truncated": probe.n_truncated,
                 "bf16": bf16,
             }

@@ -10,17 +10,10 @@ from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import atomic_path, write_json
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.finetune import (
-    evaluate_languages,
-    make_prompt,
-    model_context,
-    record_training,
-    summary,
-    train_languages,
-)
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.finetune import record_training, train_languages
 from regpt2.sources.data import XnliRows
-from regpt2.sources.demo_models import demo_qwen_model
-from regpt2.sources.models import load_causal_lm
+from regpt2.sources.demo_models import load_qwen_base
 from regpt2.sources.resolve import parse_source
 from regpt2.training.lora import apply_lora, load_adapter_model, parameter_counts, save_adapter
 from stages import command
@@ -32,12 +25,11 @@ def train() -> None:
     params = load_params()
     settings = params.qwen_lora
     seed_everything(settings.training.seed)
-    base, tokenizer = load_causal_lm(
+    base, tokenizer = load_qwen_base(
         params.sources.qwen,
-        role="sources.qwen",
-        demo_builder=lambda: demo_qwen_model(
-            params.demo.train_rows, params.demo.qwen_vocab_size, settings.training.seed
-        ),
+        demo_rows=params.demo.train_rows,
+        demo_vocab_size=params.demo.qwen_vocab_size,
+        seed=settings.training.seed,
     )
     # A hub base is named by its id; any other base travels inside the adapter's folder.
     on_hub = parse_source(params.sources.qwen, role="sources.qwen").kind == "hub"
@@ -83,6 +75,7 @@ def evaluate() -> None:
         settings.languages,
         settings.test_split,
         settings.test_limit,
+        predictions_dir="data/predictions/qwen_lora",
     )
     write_json("data/eval/qwen_lora.json", {"languages": languages})
     write_json(

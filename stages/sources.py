@@ -3,7 +3,9 @@ data/sources/NAME.json (regpt2.sources.fingerprint says why). Both run at every 
 and take a second; what reads the source reruns only when the fingerprint changes.
 
 `gpt2` is a stage of its own because its demo value is the pretrain stage's output: it must
-run after `pretrain`, while `tokenize`, upstream of `pretrain`, needs the other fingerprints."""
+run after `pretrain`, while `tokenize`, upstream of `pretrain`, needs the other fingerprints. It
+also writes data/sources/gpt2_tokenizer.json, the fingerprint of that model's tokenizer alone,
+for `fertility`, which reads nothing else of the model."""
 
 from functools import partial
 
@@ -19,6 +21,9 @@ NAMES = ("pretrain_text", "tokenizer", "xnli", "gpt2", "qwen", "qwen_tokenizer")
 def write_fingerprint(name: str) -> None:
     text = getattr(load_params().sources, name)
     write_json(f"data/sources/{name}.json", fingerprint(text, role=f"sources.{name}"))
+    if name == "gpt2":
+        tokenizer = fingerprint(text, role="sources.gpt2", tokenizer_only=True)
+        write_json("data/sources/gpt2_tokenizer.json", tokenizer)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
 from regpt2.core.io import write_json, write_text
-from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 
@@ -15,7 +15,14 @@ def main() -> None:
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     rows = XnliRows.of(params.sources.xnli, params.demo)
     results = evaluate_languages(
-        model, prompt, rows, params.nli, settings.languages, settings.split, settings.limit
+        model,
+        prompt,
+        rows,
+        params.nli,
+        settings.languages,
+        settings.split,
+        settings.limit,
+        predictions_dir="data/predictions/zeroshot",
     )
     write_json("data/eval/zeroshot.json", {"split": settings.split, "languages": results})
     write_json("metrics/zeroshot.json", {"languages": {k: summary(v) for k, v in results.items()}})

@@ -82,6 +82,7 @@ def test_compare_counts_disagreements():
         strict=np.array([0, NON_LABEL, 2]),
         restricted=np.array([0, 1, 2]),
         strict_tokens=np.array([5, 6, 8]),
+        label_logits=np.zeros((3, 3), dtype=np.float32),
     )
     assert bench.compare(study, ours) == {
         "token_mismatches": 1,

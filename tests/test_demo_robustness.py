@@ -31,7 +31,8 @@ from regpt2.config.params import load_params
 from regpt2.core.seeding import seed_everything
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
-from regpt2.nli.finetune import evaluate_languages, make_prompt, model_context, train_languages
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
+from regpt2.nli.finetune import train_languages
 from regpt2.sources.data import XnliRows, load_pretrain_documents
 from regpt2.sources.tokenizers import train_demo_bpe
 
@@ -99,7 +100,9 @@ def _train_and_score(stage: str, language: str, seed: int, workdir: str):
         subset=subset,
     )
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    metrics = evaluate_languages(model, prompt, rows, params.nli, [language], "test", None)
+    metrics = evaluate_languages(
+        model, prompt, rows, params.nli, [language], "test", None, predictions_dir="predictions"
+    )
     metrics = metrics[language]
     return (metrics["strict_accuracy"], *metrics["strict_ci95"])
 

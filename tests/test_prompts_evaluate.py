@@ -212,6 +212,7 @@ def _predictions(gold, strict, restricted) -> Predictions:
         strict=np.array(strict),
         restricted=np.array(restricted),
         strict_tokens=np.zeros(len(gold), dtype=np.int64),
+        label_logits=np.zeros((len(gold), 3), dtype=np.float32),
     )
 
 

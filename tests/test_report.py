@@ -12,21 +12,30 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from regpt2.analysis import published as study
-from regpt2.analysis.comparisons import accuracy_changes
+from regpt2.analysis.comparisons import (
+    accuracy_changes,
+    chance_tests,
+    near_chance_tests,
+    paired_tests,
+    probe_tests,
+    tier_contrast,
+)
 from regpt2.core.errors import UserError
+from regpt2.nli.predictions import write_predictions as write_row_predictions
 from regpt2.report import (
     Report,
     assemble_report,
     build_report,
-    compute_findings,
     experiments_from_dvc,
     experiments_markdown,
     parse_exp_show,
 )
 from regpt2.report import experiments as experiments_module
+from regpt2.report.document import Finding
 from regpt2.report.sections.probe import probe_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +70,45 @@ STAGE_SECTIONS = (
 
 # ---------------------------------------------------------------- hand-written metrics
 
-ZEROSHOT = {"en": 70.0, "es": 45.0, "de": 41.0, "el": 34.0, "th": 33.5}
-FERTILITY = {"en": 1.1, "es": 1.9, "de": 2.2, "el": 6.0, "th": 9.0}
+ZEROSHOT = {"en": 70.0, "fr": 43.0, "es": 45.0, "de": 41.0, "el": 34.0, "ru": 36.0, "th": 33.5}
+FERTILITY = {"en": 1.1, "fr": 1.8, "es": 1.9, "de": 2.2, "el": 6.0, "ru": 5.5, "th": 9.0}
+ROWS = 300  # per language and evaluation, 100 premises of 3 rows
+
+
+def write_predictions(root: Path, evaluation: str, accuracy: dict[str, float]) -> None:
+    """Per-row predictions with these strict accuracies: a model is right on the first rows of
+    one fixed order per language, so a better model is right wherever a worse one is (paired
+    tests see every difference)."""
+    for lang, value in accuracy.items():
+        order = np.random.default_rng(sorted(FERTILITY).index(lang)).permutation(ROWS)
+        correct = np.zeros(ROWS, dtype=bool)
+        correct[order[: round(value * ROWS / 100)]] = True
+        gold = np.arange(ROWS) % 3
+        strict = np.where(correct, gold, (gold + 1) % 3)
+        write_row_predictions(
+            root / "data" / "predictions" / evaluation / f"{lang}.csv",
+            gold=gold,
+            strict=strict,
+            restricted=strict,
+            label_logits=np.zeros((ROWS, 3), dtype=np.float32),
+            premises=np.arange(ROWS) // 3,
+        )
+
+
+def write_analysis(root: Path) -> None:
+    """What the analyze stage computes from the files write_metrics wrote."""
+    options = {"resamples": 2000, "seed": 0}
+    predictions = root / "data" / "predictions"
+    tiers = json.loads((root / "metrics/analysis/tiers.json").read_text())
+    probe = json.loads((root / "data/probe/results.json").read_text())
+    tests = {
+        **paired_tests(predictions, **options),
+        "vs_chance": chance_tests(predictions, **options),
+        "near_chance": near_chance_tests(predictions, **options),
+        "tier_contrast": tier_contrast(predictions, tiers, **options),
+        "probe": probe_tests(probe, **options),
+    }
+    _write(root, "data/analysis/tests.json", tests)
 
 
 def _accuracy(value: float, n: int = 600, half_width: float = 3.7) -> dict:
@@ -121,6 +167,8 @@ def write_metrics(
         {"steps": 10, "train_loss": 0.61, "best_dev_strict_accuracy": 71.0},
     )
     _write(root, "metrics/finetune_en.json", {"test": _accuracy(zeroshot["en"])})
+    write_predictions(root, "finetune_en", {"en": zeroshot["en"]})
+    write_predictions(root, "zeroshot", zeroshot)
     _write(
         root, "metrics/zeroshot.json", {"languages": {k: _accuracy(v) for k, v in zeroshot.items()}}
     )
@@ -146,6 +194,15 @@ def write_metrics(
         "metrics/fertility.json",
         {
             "gpt2": {
+                k: {
+                    "tokens_per_word": v,
+                    "tokens_per_segmented_word": v * 0.5 if k == "th" else v,
+                    "tokens_per_char": v / 4,
+                    "tokens_vs_en": v / fertility["en"],
+                }
+                for k, v in fertility.items()
+            },
+            "nli_model": {
                 k: {
                     "tokens_per_word": v,
                     "tokens_per_segmented_word": v * 0.5 if k == "th" else v,
@@ -180,7 +237,8 @@ def write_metrics(
             "in_list_without_numbers": [],
         },
     )
-    per_language = {"es": 52.0, "de": 46.0, "el": 35.0}
+    per_language = {"es": 57.0, "de": 52.0, "el": 40.0}
+    write_predictions(root, "finetune_per_lang", per_language)
     for lang, value in per_language.items():
         _write(root, f"metrics/finetune_per_lang/{lang}.json", {"test": _accuracy(value)})
         _write(
@@ -200,10 +258,13 @@ def write_metrics(
         {"languages": {k: _accuracy(v) for k, v in all_language.items()}},
     )
     _write(root, "data/eval/finetune_all.json", {"trained_on": ["en", "es", "de", "el"]})
+    write_predictions(root, "finetune_all", all_language)
     translate = {
+        "fr": (4.25, 1.28, 28.0, 4.0),
         "es": (4.3, 1.3, 30.0, 5.0),
         "de": (4.2, 1.25, 25.0, 3.0),
         "el": (4.0, 1.1, 12.0, 0.5),
+        "ru": (4.05, 1.2, 15.0, 1.0),
     }
     _write(
         root,
@@ -277,6 +338,12 @@ def write_metrics(
                         r["attention_entropy"] + 0.05,
                     ],
                     "gain_interval": [r["gain"] - 0.01, r["gain"] + 0.01],
+                    # Distant scripts (el, ru, th) gain more excess similarity than Latin ones.
+                    "early_excess_per_sentence": [0.01 + (j % 5) / 1000 for j in range(100)],
+                    "late_excess_per_sentence": [
+                        0.02 + (0.01 if k in ("el", "ru", "th") else 0) + (j % 7) / 1000
+                        for j in range(100)
+                    ],
                     "similarity_per_layer": [
                         r["early"] * scale,
                         (r["early"] + r["late"]) / 2,
@@ -312,12 +379,14 @@ def write_metrics(
     _write(
         root, "metrics/qwen_lora.json", {"languages": {k: _accuracy(v) for k, v in lora.items()}}
     )
+    write_predictions(root, "qwen_lora", lora)
     # What the analyze stage computes from the files above.
     _write(
         root,
         "metrics/analysis/changes.json",
         accuracy_changes(zeroshot, per_language, all_language, lora),
     )
+    write_analysis(root)
 
 
 def _build(root: Path, **kwargs) -> Path:
@@ -430,17 +499,20 @@ def test_partial_metrics_mark_only_missing_stages(tmp_path):
     for name in ("translate.json", "qwen_lora.json"):
         (tmp_path / "metrics" / name).unlink()
     shutil.rmtree(tmp_path / "metrics" / "finetune_per_lang")
+    for evaluation in ("finetune_per_lang", "qwen_lora"):
+        shutil.rmtree(tmp_path / "data" / "predictions" / evaluation)
     # analyze, rerun on what is left, has no translation correlations
     correlations = tmp_path / "data" / "analysis" / "correlations.json"
     correlations.write_text(json.dumps({**json.loads(correlations.read_text()), "translate": {}}))
+    write_analysis(tmp_path)
     result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
     statuses = {section.id: section.status for section in result.sections}
     assert statuses["translation"] == statuses["qwen_lora"] == "not run"
     assert statuses["finetuning"] == "partial"
     assert statuses["probe"] == statuses["zeroshot"] == "ok"
-    verdicts = [f.verdict for f in result.findings]
-    assert verdicts[2] == verdicts[4] == verdicts[6] == "not run"
-    assert verdicts[0] != "not run" and verdicts[5] != "not run"
+    verdicts = {f.claim.split(" ")[0]: f.verdict for f in result.findings}
+    assert verdicts["3."] == verdicts["5."] == verdicts["7."] == "not run"
+    assert verdicts["1."] != "not run" and verdicts["6a."] != "not run"
 
 
 def test_markdown_twin_and_figures_are_deterministic(tmp_path):
@@ -479,36 +551,121 @@ def test_banner_marks_demo_and_mixed_profiles(tmp_path):
     )
 
 
+def _findings(root: Path, **sources) -> dict[str, Finding]:
+    report = assemble_report(root, profile="demo", sources={**DEMO_SOURCES, **sources})
+    return {f.claim.split(" ")[0]: f for f in report.findings}
+
+
 def test_findings_follow_the_numbers(tmp_path):
     """Flip the fertility/accuracy relation and the verdict flips: nothing is hard-coded."""
     negative, positive = tmp_path / "negative", tmp_path / "positive"
     write_metrics(negative)
-    reversed_fertility = dict(zip(FERTILITY, sorted(FERTILITY.values(), reverse=True), strict=True))
-    write_metrics(positive, fertility=reversed_fertility)
-    claims = {
-        name: {f.claim[:2]: f for f in compute_findings(root)}
-        for name, root in (("negative", negative), ("positive", positive))
-    }
+    # Fertility rising with zero-shot accuracy, language by language.
+    rising = {"en": 1.1, "fr": 5.5, "es": 6.0, "de": 2.2, "el": 1.2, "ru": 1.9, "th": 1.15}
+    write_metrics(positive, fertility=rising)
+    claims = {"negative": _findings(negative), "positive": _findings(positive)}
     assert claims["negative"]["2."].verdict == "supported"
-    assert "Spearman r = -1.00" in claims["negative"]["2."].ours
+    assert "English left out" in claims["negative"]["2."].ours
     assert claims["positive"]["2."].verdict == "contradicted"
-    # Claim 3: Tier 1 (es, de) gains more than el, but 2 against 1 cannot be significant.
-    assert claims["negative"]["3."].verdict == "inconclusive"
+    # Claim 3: es and de (Tier 1) gain 12 and 11 points on the same rows, el (Tier 2) 6.
+    assert claims["negative"]["3."].verdict == "supported"
     assert "p = 0.029" in claims["negative"]["3."].study  # the study's 3 vs 4 separate fully
-    # Claim 4: es, de and el gain beyond their CIs, but English (66 vs 70 zero-shot) loses.
+    # Claim 4: es, de and el gain, but English (66 vs 70 zero-shot) loses significantly.
     assert claims["negative"]["4."].verdict == "contradicted"
-    assert "helps: es, de, el" in claims["negative"]["4."].ours
-    assert "hurts: en" in claims["negative"]["4."].ours
+    assert "worse: en -4.00" in claims["negative"]["4."].ours
+    # Claim 6: every language's excess similarity gains; distant scripts gain more.
+    assert claims["negative"]["6a."].verdict == "supported"
+    assert claims["negative"]["6b."].verdict == "supported"
     # Claim 7: the LoRA model wins everywhere.
     assert claims["negative"]["7."].verdict == "supported"
     # The study's own evidence is recomputed from study.py.
     assert "r = 0.91" in claims["negative"]["5."].study
+    # Every tested claim went through the correction across claims.
+    for finding in claims["negative"].values():
+        assert (finding.p_corrected is None) == (finding.verdict in ("not testable", "not run"))
+        if finding.p_corrected is not None:
+            assert finding.p_corrected >= finding.p
 
 
-def test_english_at_chance_makes_transfer_claim_inconclusive(tmp_path):
+def test_english_at_chance_makes_transfer_claim_not_testable(tmp_path):
     write_metrics(tmp_path, zeroshot={**ZEROSHOT, "en": 34.0})
-    findings = compute_findings(tmp_path)
-    assert findings[0].verdict == "inconclusive"
+    finding = _findings(tmp_path)["1."]
+    assert finding.verdict == "not testable"
+    assert "nothing to transfer" in finding.ours
+
+
+def test_the_same_model_on_both_sides_makes_claim_7_not_testable(tmp_path):
+    write_metrics(tmp_path)
+    gguf = "../shared/models/smollm2-135m-instruct-q4_1.gguf"
+    report = assemble_report(
+        tmp_path, profile="offline", sources={**PAPER_SOURCES, "gpt2": gguf, "qwen": gguf}
+    )
+    claim = next(f for f in report.findings if f.claim.startswith("7."))
+    assert claim.verdict == "not testable" and "the same model" in claim.ours
+    assert "smollm2-135m-instruct-q4_1.gguf (for Qwen2.5-0.5B) with LoRA" in claim.models
+    findings = next(s for s in report.sections if s.id == "findings")
+    own = [b for b in findings.blocks if "This run's own comparison" in getattr(b, "text", "")]
+    assert own and "LoRA lower in none; higher in en, es, de, el, th" in own[0].text
+
+
+def test_models_at_chance_make_claims_3_and_4_not_testable(tmp_path):
+    write_metrics(tmp_path)
+    write_predictions(tmp_path, "finetune_per_lang", {"es": 33.0, "de": 52.0, "el": 35.0})
+    chance = {lang: 33.0 for lang in ("en", "es", "de", "el", "th")}
+    write_predictions(tmp_path, "finetune_all", chance)
+    write_analysis(tmp_path)
+    claims = _findings(tmp_path)
+    assert claims["3."].verdict == "not testable"
+    assert "not above chance in es, el" in claims["3."].ours
+    assert claims["4."].verdict == "not testable"
+
+
+def test_a_probe_measure_that_fails_its_control_is_not_testable(tmp_path):
+    write_metrics(tmp_path)
+    results = tmp_path / "data" / "probe" / "results.json"
+    probe = json.loads(results.read_text())
+    for model in probe.values():
+        for language in model["languages"].values():
+            zero = [(-1) ** j * 0.001 for j in range(100)]  # no more similar than unrelated
+            language["early_excess_per_sentence"] = language["late_excess_per_sentence"] = zero
+    results.write_text(json.dumps(probe))
+    write_analysis(tmp_path)
+    claims = _findings(tmp_path)
+    for claim in ("6a.", "6b."):
+        assert claims[claim].verdict == "not testable"
+        assert "does not see translations" in claims[claim].ours
+
+
+def test_failed_translations_make_claim_5_not_testable(tmp_path):
+    write_metrics(tmp_path)
+    metrics = tmp_path / "metrics" / "translate.json"
+    data = json.loads(metrics.read_text())
+    for language in data["languages"].values():
+        language["chrf"], language["bleu"] = 8.0, 0.4
+    metrics.write_text(json.dumps(data))
+    claim = _findings(tmp_path)["5."]
+    assert claim.verdict == "not testable" and "the translations failed" in claim.ours
+
+
+def test_the_correction_across_claims_can_turn_a_verdict(tmp_path):
+    """A claim significant on its own (raw p < 0.05) but not after Holm across the tested
+    claims is inconclusive."""
+    from regpt2.report.claims import settle
+
+    findings = [
+        Finding(f"{n}.", "", "", "pending", p=p, direction=1)
+        for n, p in enumerate((0.001, 0.02, 0.04), start=1)
+    ]
+    settled = settle(findings)
+    assert [f.verdict for f in settled] == ["supported", "supported", "supported"]
+    settled = settle([*findings, Finding("4.", "", "", "pending", p=0.6, direction=1)])
+    assert [f.verdict for f in settled] == [
+        "supported",
+        "inconclusive",
+        "inconclusive",
+        "inconclusive",
+    ]
+    assert settled[1].p_corrected == pytest.approx(0.06)
 
 
 def test_experiments_table_from_exp_show(tmp_path):

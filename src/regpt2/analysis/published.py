@@ -146,3 +146,9 @@ STUDY_TIER_RULE: Final = Selection(
 def study_tier(fertility: float, accuracy: float) -> int:
     """The study's tier rule (1, 2 or 3) for one language."""
     return STUDY_TIER_RULE.tier(fertility, accuracy)
+
+
+#: The study's tier of every language it has both numbers for (computed from its own tables).
+TIERS: Final = _frozen(
+    {lang: study_tier(FERTILITY[lang], ZEROSHOT[lang]) for lang in FERTILITY if lang in ZEROSHOT}
+)

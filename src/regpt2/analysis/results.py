@@ -45,11 +45,13 @@ def lora_accuracy(root: Path = METRICS) -> dict[str, float]:
     return _strict(data["languages"]) if data else {}
 
 
-def gpt2_fertility(root: Path = METRICS) -> dict[str, float]:
+def fertility(tokenizer: str, root: Path = METRICS) -> dict[str, float]:
+    """Tokens per whitespace word by language, for `tokenizer` (`gpt2`, `qwen2.5` or
+    `nli_model`, the tokenizer of the model the NLI stages fine-tune)."""
     data = _read(root / "fertility.json")
-    if not data or "gpt2" not in data:
+    if not data or tokenizer not in data:
         return {}
-    return {lang: m["tokens_per_word"] for lang, m in data["gpt2"].items()}
+    return {lang: m["tokens_per_word"] for lang, m in data[tokenizer].items()}
 
 
 def per_language_numbers(root: Path = METRICS) -> dict[str, dict[str, float]]:
@@ -57,7 +59,8 @@ def per_language_numbers(root: Path = METRICS) -> dict[str, dict[str, float]]:
     series = {
         "nli_zeroshot": zeroshot_accuracy(root),
         "nli_finetuned": finetuned_accuracy(root),
-        "fertility_gpt2": gpt2_fertility(root),
+        "fertility_gpt2": fertility("gpt2", root),
+        "fertility_nli_model": fertility("nli_model", root),
     }
     return {name: values for name, values in series.items() if values}
 

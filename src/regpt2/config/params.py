@@ -210,6 +210,21 @@ class Zeroshot(Evaluation):
     pass
 
 
+class Untuned(Evaluation):
+    """The pretrained models before any NLI fine-tuning, scored like every evaluation: the floor
+    of the zero-shot and LoRA tables. `models` names the sources scored (`gpt2`, `qwen`)."""
+
+    models: Annotated[list[Literal["gpt2", "qwen"]], Field(min_length=1)]
+
+
+class Analysis(Section):
+    """How `analyze` tests the study's claims: every comparison of two models on the same rows
+    is a paired bootstrap over premises with `resamples` draws from `seed`."""
+
+    resamples: Annotated[int, Field(ge=1000)]
+    seed: int
+
+
 class Fertility(Evaluation):
     pass
 
@@ -240,6 +255,9 @@ class Subset(Section):
 
 class FinetunePerLang(TestSet):
     languages: dict[str, Subset]
+    # The model every per-language run starts from: `pretrained` (sources.gpt2, as the study
+    # did) or `finetune_en` (the English fine-tuned model; a deviation the report names).
+    start: Literal["pretrained", "finetune_en"]
     training: Training
 
     @field_validator("languages")
@@ -363,8 +381,10 @@ class Params(Section):
     nli: Nli
     finetune_en: FinetuneEn
     zeroshot: Zeroshot
+    untuned: Untuned
     fertility: Fertility
     selection: Selection
+    analysis: Analysis
     finetune_per_lang: FinetunePerLang
     finetune_all: FinetuneAll
     translate: Translate

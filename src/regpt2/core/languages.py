@@ -18,6 +18,10 @@ LANGUAGE_NAMES: dict[str, str] = {
     "th": "Thai", "zh": "Chinese", "hi": "Hindi", "sw": "Swahili", "ur": "Urdu",
 }  # fmt: skip
 
+#: The XNLI languages written in the Latin script (the study's "close" languages; the others,
+#: Greek, Cyrillic, Arabic, Thai, Chinese and Devanagari scripts, are its "distant" ones).
+LATIN_SCRIPT = frozenset({"en", "fr", "es", "de", "tr", "vi", "sw"})
+
 LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 
 

@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from regpt2.config.params import Bf16 as Bf16Setting
 
@@ -60,3 +63,31 @@ def use_bf16(setting: Bf16Setting, device: torch.device, path: ComputePath) -> b
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on `device` when `enabled` (a no-op context otherwise)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@contextmanager
+def output_head_in_fp32(model: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Compute `model`'s output head (the LM head) in fp32, even inside bf16 autocast.
+
+    Under autocast the head's matmul rounds every logit to bf16 (8 bits of mantissa: steps of
+    0.06 near a logit of 10), so the label logits of one prompt often tie exactly, and the
+    whole-vocabulary argmax and the argmax over the three labels then break the tie
+    differently. The body keeps its bf16 speed; the head reads one position per prompt, so fp32
+    there costs next to nothing. `model` follows the Hugging Face convention
+    (`get_output_embeddings()`); a PEFT wrapper passes the call to its base model."""
+    head = model.get_output_embeddings() if enabled else None
+    if head is None:
+        yield
+        return
+
+    def forward_in_fp32(hidden: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(hidden.device.type, enabled=False):
+            bias = None if head.bias is None else head.bias.float()
+            return F.linear(hidden.float(), head.weight.float(), bias)
+
+    # An instance attribute shadows the class's forward for this block only.
+    head.forward = forward_in_fp32
+    try:
+        yield
+    finally:
+        del head.forward

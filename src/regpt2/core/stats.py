@@ -1,9 +1,11 @@
-"""Small statistics used across stages: bootstrap intervals and correlations."""
+"""Small statistics used across stages: bootstrap intervals, the paired test of every
+comparison (a bootstrap over clusters), Holm's correction, and correlations."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -49,6 +51,89 @@ def bootstrap_mean_interval(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return (float(low), float(high))
+
+
+@dataclass(frozen=True)
+class ClusterTest:
+    """An estimate with its percentile bootstrap interval and two-sided p-value (see
+    `cluster_bootstrap`)."""
+
+    estimate: float
+    low: float
+    high: float
+    p: float
+    clusters: int
+    resamples: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def cluster_bootstrap(
+    totals: Sequence[float] | np.ndarray,
+    sizes: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> ClusterTest:
+    """Test whether sum(totals) / sum(sizes) is zero, resampling whole clusters.
+
+    Clusters are the independent units (an XNLI premise and its three hypotheses; a probe
+    sentence): `totals[c]` is cluster c's summed value (say, model A correct minus model B
+    correct on each of its rows), `sizes[c]` its number of rows. The interval is the percentile
+    bootstrap of the estimate over `n_resamples` resamples of the clusters; the two-sided p-value
+    inverts it: twice the smaller share of resampled estimates on either side of zero (each
+    count plus one, so p is never 0), at most 1. So p < 0.05 exactly when the 95% interval
+    excludes zero, up to the resolution of 1 / n_resamples."""
+    totals = np.asarray(totals, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    clusters = totals.size
+    if clusters == 0 or sizes.sum() <= 0:
+        return ClusterTest(math.nan, math.nan, math.nan, math.nan, clusters, n_resamples)
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, 2_000_000 // clusters)  # bound the weight matrix to ~16 MB
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        weights = rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=size)
+        estimates[start : start + size] = (weights @ totals) / (weights @ sizes)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(estimates, [tail, 1.0 - tail])
+    below = (np.count_nonzero(estimates <= 0) + 1) / (n_resamples + 1)
+    above = (np.count_nonzero(estimates >= 0) + 1) / (n_resamples + 1)
+    return ClusterTest(
+        estimate=float(totals.sum() / sizes.sum()),
+        low=float(low),
+        high=float(high),
+        p=float(min(1.0, 2.0 * min(below, above))),
+        clusters=clusters,
+        resamples=n_resamples,
+    )
+
+
+def cluster_totals(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-cluster sums of `values`, per-cluster row counts), clusters in order of first row."""
+    _, first, inverse = np.unique(clusters, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # clusters in the order their first row appears
+    totals = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64))
+    sizes = np.bincount(inverse).astype(np.float64)
+    return totals[order], sizes[order]
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values: rejecting every adjusted p < alpha keeps the chance
+    of any false rejection among these hypotheses at most alpha. A missing (NaN) p-value counts
+    as 1."""
+    names = list(p_values)
+    raw = [p_values[name] if math.isfinite(p_values[name]) else 1.0 for name in names]
+    order = sorted(range(len(raw)), key=lambda i: raw[i])
+    adjusted = [1.0] * len(raw)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(raw) - rank) * raw[index]))
+        adjusted[index] = running
+    return dict(zip(names, adjusted, strict=True))
 
 
 def correlate(xs: Sequence[float], ys: Sequence[float]) -> dict[str, float | int]:

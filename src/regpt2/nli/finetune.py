@@ -1,8 +1,8 @@
-"""NLI fine-tuning and evaluation on top of the one loop (`training.loop`) and one scorer
-(`nli.scorer`).
+"""NLI fine-tuning on top of the one loop (`training.loop`); the dev scores that pick the
+checkpoint come from the one scorer (`nli.scorer`).
 
 Every fine-tuning stage (English, per-language, all-language, LoRA) calls `train_languages` (and
-so `finetune`) with its languages and model; every evaluation calls `evaluate_languages`.
+so `finetune`) with its languages and model; scoring a saved model is `nli.evaluate`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.errors import UserError
 from regpt2.core.io import write_json
 from regpt2.core.precision import use_bf16
-from regpt2.nli.prompts import EncodedExample, NliPrompt
-from regpt2.nli.scorer import accuracy_metrics, label_position_logits, predict
+from regpt2.nli.evaluate import make_prompt, model_context
+from regpt2.nli.prompts import NliPrompt
+from regpt2.nli.scorer import label_position_logits, predict
 from regpt2.sources.data import NliExample, XnliRows, take_subset
 from regpt2.training.checkpoint import digest
 from regpt2.training.loop import (
@@ -30,21 +31,6 @@ from regpt2.training.loop import (
     train,
     write_loss_curve,
 )
-
-
-def make_prompt(tokenizer, nli: Nli, context: int | None = None) -> NliPrompt:
-    """The study's prompt for `tokenizer`, cut to the smaller of nli.max_length and the context."""
-    max_length = min(nli.max_length, context) if context else nli.max_length
-    return NliPrompt(tokenizer, nli.template, dict(nli.label_digits), max_length)
-
-
-def model_context(model: torch.nn.Module) -> int | None:
-    config = getattr(model, "config", None)
-    for name in ("n_positions", "max_position_embeddings"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 def training_rows(
@@ -168,70 +154,6 @@ def train_languages(
         checkpoint_dir=Path("data/checkpoints") / stage,
         description=stage,
     )
-
-
-def evaluate_rows(
-    model: torch.nn.Module,
-    prompt: NliPrompt,
-    rows: Sequence[NliExample],
-    *,
-    batch_size: int,
-    bootstrap_resamples: int,
-    seed: int = 0,
-    bf16: bool = False,
-    description: str = "evaluate",
-) -> dict:
-    """Accuracy metrics (see `evaluate.accuracy_metrics`) plus the count of truncated prompts."""
-    examples: list[EncodedExample] = prompt.encode(rows)
-    predictions = predict(
-        model, prompt, examples, batch_size=batch_size, bf16=bf16, description=description
-    )
-    metrics = accuracy_metrics(predictions, bootstrap_resamples=bootstrap_resamples, seed=seed)
-    metrics["truncated"] = sum(example.truncated for example in examples)
-    metrics["bf16"] = bf16
-    return metrics
-
-
-def evaluate_languages(
-    model: torch.nn.Module,
-    prompt: NliPrompt,
-    rows: XnliRows,
-    nli: Nli,
-    languages: Sequence[str],
-    split: str,
-    limit: int | None,
-) -> dict[str, dict]:
-    """Evaluate on `split` of each language (on this process's device, in the precision
-    `nli.bf16` picks there), batched and bootstrapped as `nli` says; returns lang -> full
-    metrics."""
-    device = pick_device()
-    model.to(device)
-    bf16 = use_bf16(nli.bf16, device, "inference")
-    return {
-        lang: evaluate_rows(
-            model,
-            prompt,
-            rows.load(lang, split, limit),
-            batch_size=nli.eval_batch_size,
-            bootstrap_resamples=nli.bootstrap_resamples,
-            bf16=bf16,
-            description=f"{split}-{lang}",
-        )
-        for lang in languages
-    }
-
-
-def summary(metrics: dict) -> dict:
-    """The numbers of a language's metrics that runs are compared on (`dvc metrics`, `dvc exp
-    show`); the rest (restricted intervals, confusion matrices, counts) stays in data/eval."""
-    return {
-        "n": metrics["n"],
-        "strict_accuracy": round(metrics["strict_accuracy"], 4),
-        "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
-        "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
-        "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
-        "bf16": metrics["bf16"],
-    }
 
 
 def training_summary(result: TrainResult, counts: dict) -> dict:

@@ -1,8 +1,10 @@
 """The one NLI scorer: a batched forward pass per batch, read at the label position.
 
 For each example it gives the study's strict prediction (argmax over the whole vocabulary, the
-same token its greedy one-token generation produced, judged by its stripped text) and the
-restricted prediction (argmax over the three label tokens only).
+same token its greedy one-token generation produced, judged by its stripped text), the
+restricted prediction (argmax over the three label tokens only) and the three label logits.
+The logits are read in fp32 even when the model body runs in bf16 (`output_head_in_fp32`), so
+the two argmaxes never disagree through a tie.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tqdm.auto import tqdm
 from regpt2.core import distributed
 from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.languages import LABELS
-from regpt2.core.precision import autocast
+from regpt2.core.precision import autocast, output_head_in_fp32
 from regpt2.core.stats import bootstrap_interval
 from regpt2.nli.prefix_sharing import (
     MIN_SAVING,
@@ -50,6 +52,7 @@ class Predictions:
     strict: np.ndarray  # label index, or NON_LABEL when the output text is not a label
     restricted: np.ndarray  # label index (argmax over the label tokens)
     strict_tokens: np.ndarray  # the argmax token id over the full vocabulary
+    label_logits: np.ndarray  # (examples, 3) fp32 logits of the label tokens, in LABELS order
 
 
 @torch.no_grad()
@@ -79,12 +82,12 @@ def predict(
     # share and the shares are gathered once at the end.
     groups.sort(key=lambda group: max(len(sequences[i]) for i in group.members))
     mine_groups = distributed.shard(groups)
-    mine, mine_strict, mine_restricted = [], [], []
+    mine, mine_strict, mine_logits = [], [], []
     was_training = model.training
     model.eval()
     batches = list(group_batches(mine_groups, sequences, batch_size))
     for batch_groups in tqdm(batches, desc=description, mininterval=2):
-        with autocast(device, bf16):
+        with autocast(device, bf16), output_head_in_fp32(model, enabled=bf16):
             if all(group.shared > 0 for group in batch_groups):
                 logits = label_logits_with_shared_prefixes(
                     model, sequences, batch_groups, pad_id, device
@@ -97,20 +100,19 @@ def predict(
         logits = logits.float()
         mine += [member for group in batch_groups for member in group.members]
         mine_strict += logits.argmax(dim=-1).tolist()
-        mine_restricted += logits[:, label_ids].argmax(dim=-1).tolist()
+        mine_logits += logits[:, label_ids].tolist()
     model.train(was_training)
     strict_tokens = np.empty(len(examples), dtype=np.int64)
-    restricted = np.empty(len(examples), dtype=np.int64)
-    for indices, strict_part, restricted_part in distributed.gather(
-        (mine, mine_strict, mine_restricted)
-    ):
+    label_logits = np.empty((len(examples), len(LABELS)), dtype=np.float32)
+    for indices, strict_part, logits_part in distributed.gather((mine, mine_strict, mine_logits)):
         strict_tokens[indices] = strict_part
-        restricted[indices] = restricted_part
+        label_logits[indices] = np.asarray(logits_part, dtype=np.float32).reshape(-1, len(LABELS))
     return Predictions(
         gold=np.array([example.label for example in examples], dtype=np.int64),
         strict=_strict_labels(strict_tokens, prompt),
-        restricted=restricted,
+        restricted=label_logits.argmax(axis=1),
         strict_tokens=strict_tokens,
+        label_logits=label_logits,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from regpt2.core.io import atomic_path, write_text
-from regpt2.report.claims import CLAIMS
+from regpt2.report.claims import CLAIMS, lora_vs_full_finetuning, settle
 from regpt2.report.document import (
     DASH,
     FIGURES_DIR,
@@ -84,29 +84,26 @@ def assemble_report(
     `settings_vs_study`: (key, this run's value, the study's value) for each setting that
     differs from the study's (`profile_mismatches` against the paper profile)."""
     ctx = Context(Inputs(Path(root)), profile, dict(sources), tuple(settings_vs_study))
-    findings = compute_findings(ctx.inputs)
-    sections = [overview_section(ctx), findings_section(findings)]
+    findings = compute_findings(ctx)
+    sections = [overview_section(ctx), findings_section(findings, lora_vs_full_finetuning(ctx))]
     sections += [_safe(*entry, ctx) for entry in SECTIONS]
     title = "Reconstructing GPT-2: cross-lingual NLI, reproduced"
     return Report(title, profile, dict(sources), sections, findings)
 
 
-def compute_findings(inputs: Inputs | Path | str) -> list[Finding]:
-    """Check each of the study's claims against the numbers under a root (or an `Inputs`)."""
-    inputs = inputs if isinstance(inputs, Inputs) else Inputs(Path(inputs))
-    return [_safe_claim(claim, inputs) for claim in CLAIMS]
+def compute_findings(ctx: Context) -> list[Finding]:
+    """Check each of the study's claims against this run, then correct across the claims."""
+    return settle([_safe_claim(claim, ctx) for claim in CLAIMS])
 
 
-def _safe_claim(claim: Callable[[Inputs], Finding], inputs: Inputs) -> Finding:
+def _safe_claim(claim: Callable[[Context], Finding], ctx: Context) -> Finding:
     try:
-        return claim(inputs)
+        return claim(ctx)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         if _strict():
             raise
         name = claim.__name__.removeprefix("claim_").replace("_", " ")
-        return Finding(
-            name, DASH, f"could not compute: {type(error).__name__}: {error}", "inconclusive"
-        )
+        return Finding(name, DASH, f"could not compute: {type(error).__name__}: {error}", "not run")
 
 
 def build_report(

@@ -67,12 +67,19 @@ class Section:
 
 @dataclass(frozen=True)
 class Finding:
-    """One of the study's claims, the study's own evidence, ours, and the verdict on ours."""
+    """One of the study's claims: the study's own evidence, ours, the models ours compares, and
+    the verdict (see `regpt2.analysis.verdicts`). A tested claim carries its p-value and the
+    direction it points (+1 for the claim, -1 against) until the correction across claims sets
+    `p_corrected` and the verdict."""
 
     claim: str
     study: str
     ours: str
     verdict: str
+    models: str = ""
+    p: float | None = None
+    direction: int = 0
+    p_corrected: float | None = None
 
 
 # The models the study used, by source role, with the hub ids that are those models.
@@ -80,6 +87,20 @@ STUDY_MODELS = {
     "gpt2": ("GPT-2 124M", ("hub:gpt2", "hub:openai-community/gpt2")),
     "qwen": ("Qwen2.5-0.5B", ("hub:Qwen/Qwen2.5-0.5B", "hub:Qwen/Qwen2-0.5B")),
 }
+
+
+def model_name(sources: Mapping[str, str], role: str) -> str:
+    """How the report names the model behind `sources[role]` (gpt2 or qwen): the study's name
+    when it is the study's model, else the source's own name, marked as a stand-in."""
+    study_name, study_sources = STUDY_MODELS[role]
+    source = sources.get(role)
+    if source in study_sources:
+        return study_name
+    if source == "data/models/pretrain":
+        return "the toy GPT-2 of the pretrain stage"
+    if source == "demo":
+        return "the demo's tiny Qwen2"
+    return f"{_source_name(source)} (for {study_name})"
 
 
 def _source_name(source: str | None) -> str:

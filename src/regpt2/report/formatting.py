@@ -14,7 +14,6 @@ from regpt2.core.languages import LANGUAGE_NAMES, XNLI_LANGUAGES
 from regpt2.report.document import DASH, NotRun, Table
 
 #: Languages written in the Latin script; the others count as "distant scripts" for claim 6.
-LATIN_SCRIPT = frozenset({"en", "fr", "es", "de", "tr", "vi", "sw"})
 
 #: The models `probe` reads, by the key its outputs use, as the report names them.
 PROBE_MODELS = {

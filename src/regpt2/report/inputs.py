@@ -169,6 +169,11 @@ class Inputs:
             for lang, m in data.get("languages", {}).items()
         }
 
+    def untuned(self, model: str) -> dict[str, dict]:
+        """The floor: `model` (gpt2 or qwen) scored before any NLI fine-tuning, by language
+        (empty before untuned@MODEL ran)."""
+        return dict((self.json(f"metrics/untuned/{model}.json") or {}).get("languages", {}))
+
     def zeroshot_accuracy(self) -> dict[str, float]:
         return {lang: m["strict_accuracy"] for lang, m in self.zeroshot().items()}
 
@@ -194,3 +199,7 @@ class Context:
     # (dotted key, this run's value, the study's value) for each setting that differs from the
     # `paper` profile; sources are left to the sources table.
     settings_vs_study: tuple[tuple[str, Any, Any], ...] = ()
+
+    def deviation(self, key: str) -> Any:
+        """This run's value of setting `key` where it differs from the study's, else None."""
+        return next((ours for name, ours, _ in self.settings_vs_study if name == key), None)

@@ -278,6 +278,23 @@ def _tsv_label(raw: str, *, where: str) -> str:
     return normalise_label(raw, where=where)
 
 
+def premise_ids(rows: Sequence[NliExample]) -> list[int]:
+    """The index of each row's premise: consecutive rows with the same premise share one (XNLI
+    lists each premise with its three hypotheses)."""
+    ids: list[int] = []
+    for index, row in enumerate(rows):
+        same = index > 0 and row.premise == rows[index - 1].premise
+        ids.append(ids[-1] if same else (ids[-1] + 1 if ids else 0))
+    return ids
+
+
+def first_row_of_each_premise(rows: Sequence[NliExample], count: int) -> list[int]:
+    """Indices of the first row of each of the first `count` premises."""
+    ids = premise_ids(rows)
+    firsts = [index for index, premise in enumerate(ids) if index == 0 or premise != ids[index - 1]]
+    return firsts[:count]
+
+
 def take_subset(
     rows: Sequence[NliExample], fraction: float, mode: Literal["head", "random"], seed: int
 ) -> list[NliExample]:

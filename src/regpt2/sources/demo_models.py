@@ -42,3 +42,15 @@ def demo_qwen_model(train_rows: int, vocab_size: int, seed: int = 0):
     )
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(config), tokenizer
+
+
+def load_qwen_base(source_text: str, *, demo_rows: int, demo_vocab_size: int, seed: int):
+    """`sources.qwen` as (model, tokenizer): any causal LM source, or for `demo` the tiny
+    Qwen2 model above (its weights seeded with `seed`, the LoRA training seed)."""
+    from regpt2.sources.models import load_causal_lm
+
+    return load_causal_lm(
+        source_text,
+        role="sources.qwen",
+        demo_builder=lambda: demo_qwen_model(demo_rows, demo_vocab_size, seed),
+    )

@@ -23,15 +23,36 @@ from regpt2.sources.resolve import existing_path, parse_source, sha256_of
 
 #: Not part of a source's content: version-control and tool metadata.
 SKIPPED_PREFIX = "."
+#: The files of a model folder that make up its tokenizer (the Hugging Face names).
+TOKENIZER_FILES = frozenset(
+    {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.json",
+        "merges.txt",
+        "special_tokens.json",
+        "tokenizer.model",
+        "vocab.txt",
+    }
+)
 
 
-def fingerprint(text: str, *, role: str) -> dict:
-    """The fingerprint of the source `text` (the value of param `role`)."""
+def fingerprint(text: str, *, role: str, tokenizer_only: bool = False) -> dict:
+    """The fingerprint of the source `text` (the value of param `role`).
+
+    `tokenizer_only` keeps, of a model folder, the tokenizer's files: what a stage that reads
+    only the model's tokenizer depends on (new weights from the same tokenizer rerun nothing).
+    A single file (a GGUF holds both) is taken whole."""
     source = parse_source(text, role=role)
     record: dict = {"param": role, "source": source.text, "kind": source.kind}
     if source.kind == "path":
         path = existing_path(source, role=role)
         files = _content_files(path, role)
+        if tokenizer_only and path.is_dir():
+            files = {name: file for name, file in files.items() if name in TOKENIZER_FILES}
+            record["part"] = "tokenizer"
         record["files"] = {name: sha256_of(file) for name, file in files.items()}
         record["bytes"] = sum(file.stat().st_size for file in files.values())
     return record

@@ -23,6 +23,15 @@ Definitions (all entropies in nats, i.e. natural log):
 - Layer similarity: for each hidden state k (0..L), the cosine similarity between the mean-pooled
   (over real tokens only) hidden state of a sentence and that of its English original, averaged
   over sentences. `similarity_per_layer[k]` is hidden_states[k]; English scores 1 everywhere.
+- Control (unrelated English sentence): a mean-pooled hidden state can be close to any English
+  sentence's (a few large hidden dimensions dominate the cosine), so the similarity to the
+  translation is set against the similarity to an unrelated English sentence of about the same
+  length: each sentence's partner is the next English sentence in token-length order (never
+  its own translation). `excess_per_layer[k]` = similarity to the translation minus similarity
+  to that partner, averaged over sentences: what the layer knows of the translation beyond
+  "this is a sentence of that length". Early / late excess and the excess gain (late - early)
+  are taken as for the similarity; the claim that late layers are closer to English is decided
+  on the excess gain. Sentences should be distinct premises: repeated ones are not independent.
 - Early / late / gain: the study's "layers 0-3" and "layers 8-11" of GPT-2 small. Study layer i
   is hidden_states[i + first_hidden_state]; the default first_hidden_state=0 reads the study's
   numbering literally as indices into hidden_states (0 = embeddings ... 11 = output of block 11;
@@ -48,6 +57,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from regpt2.core.errors import UserError
@@ -69,6 +79,7 @@ PROBE_FIELDS: tuple[str, ...] = (
     "early",
     "late",
     "gain",
+    "excess_gain",
 )
 
 
@@ -189,6 +200,17 @@ class LanguageProbe:
     late: float
     gain: float
     gain_interval: list[float]
+    control_per_layer: list[float]  # similarity to an unrelated English sentence, per layer
+    excess_per_layer: list[float]  # similarity to the translation minus the control's
+    early_excess: float
+    early_excess_interval: list[float]
+    late_excess: float
+    late_excess_interval: list[float]
+    excess_gain: float
+    excess_gain_interval: list[float]
+    # Per sentence (for tests across languages, which pair sentences by row):
+    early_excess_per_sentence: list[float]
+    late_excess_per_sentence: list[float]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,6 +266,17 @@ def validate_parallel(sentences: Mapping[str, Sequence[str]]) -> int:
     return n
 
 
+def unrelated_partners(n_tokens: np.ndarray) -> np.ndarray:
+    """For each sentence, the index of an unrelated sentence of about the same length: the next
+    one in token-length order (ties by position), the longest wrapping to the shortest."""
+    if n_tokens.size < 2:
+        raise UserError("probe: the control needs at least 2 parallel sentences")
+    order = np.lexsort((np.arange(n_tokens.size), n_tokens))
+    partners = np.empty_like(order)
+    partners[order] = np.roll(order, -1)
+    return partners
+
+
 def summarize_language(
     language: str,
     stats: SentenceStatistics,
@@ -256,13 +289,26 @@ def summarize_language(
 ) -> LanguageProbe:
     """Aggregate one language's per-sentence statistics against English's into a summary."""
     similarity = cosine_similarity(stats.pooled, english.pooled)  # (N, L+1)
+    partners = unrelated_partners(english.n_tokens)
+    control = cosine_similarity(stats.pooled, english.pooled[partners])
+    excess = similarity - control
     e0, e1 = ranges.early_hidden_states
     l0, l1 = ranges.late_hidden_states
-    per_sentence_gain = similarity[:, l0 : l1 + 1].mean(1) - similarity[:, e0 : e1 + 1].mean(1)
+
+    def early_late(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return values[:, e0 : e1 + 1].mean(1), values[:, l0 : l1 + 1].mean(1)
+
+    early_similarity, late_similarity = early_late(similarity)
+    per_sentence_gain = late_similarity - early_similarity
+    early_excess, late_excess = early_late(excess)
     per_layer = similarity.mean(axis=0)
     early = float(per_layer[e0 : e1 + 1].mean())
     late = float(per_layer[l0 : l1 + 1].mean())
     boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+
+    def interval(values: np.ndarray) -> list[float]:
+        return list(bootstrap_mean_interval(values, **boot))
+
     return LanguageProbe(
         language=language,
         n_sentences=int(stats.n_tokens.size),
@@ -278,7 +324,17 @@ def summarize_language(
         early=early,
         late=late,
         gain=late - early,
-        gain_interval=list(bootstrap_mean_interval(per_sentence_gain, **boot)),
+        gain_interval=interval(per_sentence_gain),
+        control_per_layer=control.mean(axis=0).tolist(),
+        excess_per_layer=excess.mean(axis=0).tolist(),
+        early_excess=float(early_excess.mean()),
+        early_excess_interval=interval(early_excess),
+        late_excess=float(late_excess.mean()),
+        late_excess_interval=interval(late_excess),
+        excess_gain=float((late_excess - early_excess).mean()),
+        excess_gain_interval=interval(late_excess - early_excess),
+        early_excess_per_sentence=early_excess.tolist(),
+        late_excess_per_sentence=late_excess.tolist(),
     )
 
 

@@ -126,7 +126,8 @@ def select_sources(
     min_words: int = 5,
     max_words: int = 50,
 ) -> list[SourcePair]:
-    """The first `n` rows whose source has `min_words`..`max_words` whitespace words (inclusive).
+    """The first `n` rows with distinct sources of `min_words`..`max_words` whitespace words
+    (inclusive); a source seen before is skipped (XNLI lists each premise three times).
 
     `sources` and `references` are the same XNLI rows in the source language and in English.
     Words are counted with `str.split()`, as the study did, so unsegmented zh (and th, whose
@@ -148,8 +149,13 @@ def select_sources(
             "source and reference must be the same XNLI rows (same split, same order)"
         )
     selected: list[SourcePair] = []
+    seen: set[str] = set()
     for row, (source, reference) in enumerate(zip(sources, references, strict=True)):
         count = len(source.split())
+        # XNLI repeats each premise for its three hypotheses: each premise is translated once.
+        if source in seen:
+            continue
+        seen.add(source)
         if min_words <= count <= max_words and reference.strip():
             selected.append(SourcePair(row, source, reference, count))
             if len(selected) == n:

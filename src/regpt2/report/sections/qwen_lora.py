@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from regpt2.analysis import published as study
-from regpt2.report.document import DASH, Paragraph, Plot, Section
+from regpt2.report.document import DASH, Paragraph, Plot, Section, model_name
 from regpt2.report.figures import (
     GREY,
     OURS,
@@ -28,6 +28,7 @@ from regpt2.report.formatting import (
     xnli_order,
 )
 from regpt2.report.inputs import Context
+from regpt2.report.sections.zeroshot import floor_cell
 
 
 def qwen_section(ctx: Context, section: Section) -> None:
@@ -38,18 +39,25 @@ def qwen_section(ctx: Context, section: Section) -> None:
         return
     languages = data["languages"]
     gpt2 = ctx.inputs.zeroshot()
+    same_base = ctx.sources.get("qwen") == ctx.sources.get("gpt2")
+    floor = ctx.inputs.untuned("qwen") or (ctx.inputs.untuned("gpt2") if same_base else {})
+    paired = (ctx.inputs.json("data/analysis/tests.json") or {}).get("lora_vs_zeroshot", {})
     rows = []
     for lang in xnli_order(languages):
         m = languages[lang]
         study_gpt2, study_qwen = study.ZEROSHOT.get(lang), study.QWEN_LORA.get(lang)
         gpt2_accuracy = m.get("gpt2_zeroshot_strict_accuracy")
-        change = m.get("change_vs_gpt2")
+        change = paired.get(lang)
         rows.append(
             (
                 language_cell(lang),
                 accuracy_ci(gpt2.get(lang)) if lang in gpt2 else fmt(gpt2_accuracy),
                 accuracy_ci(m),
-                fmt_signed(change),
+                floor_cell(floor.get(lang)),
+                f"{fmt_signed(change['estimate'])} [{fmt(change['ci95_low'], 1)}, "
+                f"{fmt(change['ci95_high'], 1)}]"
+                if change
+                else fmt_signed(m.get("change_vs_gpt2")),
                 fmt(study_gpt2 if study_qwen else None),
                 fmt(study_qwen),
                 fmt_signed(study_qwen - study_gpt2) if study_qwen and study_gpt2 else DASH,
@@ -65,16 +73,26 @@ def qwen_section(ctx: Context, section: Section) -> None:
         make_table(
             (
                 "Language",
-                "GPT-2 zero-shot [95% CI]",
+                "GPT-2 side [95% CI]",
                 "LoRA model [95% CI]",
-                "Change",
+                "LoRA base untuned (floor)",
+                "Paired change [95% CI]",
                 "Study GPT-2",
                 "Study Qwen2.5",
                 "Study change",
             ),
             rows,
-            caption="Zero-shot accuracy: English-tuned LoRA model vs English-tuned GPT-2",
-            note="The study reported only en, th, ar, de and zh.",
+            caption=f"Zero-shot accuracy: {model_name(ctx.sources, 'qwen')} with LoRA on English "
+            f"vs {model_name(ctx.sources, 'gpt2')} fine-tuned on English",
+            note=(
+                "Both sides are the same base model here, so this compares LoRA with full "
+                "fine-tuning, not a modern model with GPT-2 (the findings say so). "
+                if same_base
+                else ""
+            )
+            + "Paired change: on the rows both models scored, with a bootstrap over premises. "
+            "Floor: the LoRA model's base before any fine-tuning. The study reported only en, "
+            "th, ar, de and zh.",
         ),
         qwen_plot(gpt2, languages),
     ]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from regpt2.analysis import published as study
-from regpt2.report.document import DASH, Plot, Section
+from regpt2.report.document import DASH, Plot, Section, model_name
 from regpt2.report.figures import (
     OURS,
     OURS_LIGHT,
@@ -54,6 +54,7 @@ def zeroshot_section(ctx: Context, section: Section) -> None:
         section.status = "not run"
         return
     evaluations = (ctx.inputs.json("data/eval/zeroshot.json") or {}).get("languages", {})
+    floor = ctx.inputs.untuned("gpt2")
     rows = []
     for lang in xnli_order(zeroshot):
         m = zeroshot[lang]
@@ -64,6 +65,7 @@ def zeroshot_section(ctx: Context, section: Section) -> None:
                 fmt(m.get("n")),
                 accuracy_ci(m),
                 accuracy_ci(m, "restricted"),
+                floor_cell(floor.get(lang)),
                 fmt(m.get("non_label_outputs")),
                 fmt(m.get("truncated")),
                 _top_prediction(evaluations.get(lang)),
@@ -79,6 +81,7 @@ def zeroshot_section(ctx: Context, section: Section) -> None:
                 "n",
                 "Strict [95% CI]",
                 "Restricted [95% CI]",
+                "Untuned (floor)",
                 "Non-label",
                 "Truncated",
                 "Top prediction",
@@ -87,13 +90,24 @@ def zeroshot_section(ctx: Context, section: Section) -> None:
                 "mBERT (ref.)",
             ),
             rows,
-            caption="Zero-shot accuracy of the English fine-tuned GPT-2",
-            note="Top prediction: the most frequent predicted label and its share of the test "
+            caption=f"Zero-shot accuracy of {model_name(ctx.sources, 'gpt2')} fine-tuned on "
+            "English",
+            note="Untuned (floor): the same pretrained model before any NLI fine-tuning "
+            "(stage untuned@gpt2), strict / restricted, on the first rows of the same test set; "
+            "a model that learned nothing scores about a third restricted by always naming one "
+            "label. Top prediction: the most frequent predicted label and its share of the test "
             "set; near 100% means the model answers one label whatever the input. mBERT: "
             "published zero-shot XNLI, for context.",
         ),
         zeroshot_plot(zeroshot),
     ]
+
+
+def floor_cell(metrics: Mapping[str, Any] | None) -> str:
+    """The untuned model's strict / restricted accuracy, e.g. `0.00 / 33.33`."""
+    if not metrics:
+        return DASH
+    return f"{fmt(metrics.get('strict_accuracy'))} / {fmt(metrics.get('restricted_accuracy'))}"
 
 
 def zeroshot_plot(zeroshot: Mapping[str, Mapping[str, Any]]) -> Plot:
