@@ -6,6 +6,8 @@ Each case runs a stage as `python -m stages.NAME` in a scratch copy of the proje
 
 from __future__ import annotations
 
+import codecs
+import json
 import os
 import shutil
 import subprocess
@@ -53,9 +55,9 @@ def _files(root: Path) -> set[str]:
     }
 
 
-def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
-    """Run a stage that must fail; return its one error line after checking the contract."""
-    env = {
+def _stage_env(root: Path) -> dict[str, str]:
+    """A stage's environment: offline, its download cache outside the project copy."""
+    return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
@@ -63,11 +65,15 @@ def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
         "TOKENIZERS_PARALLELISM": "false",
         "REGPT2_CACHE": str(root.parent / "cache"),
     }
+
+
+def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
+    """Run a stage that must fail; return its one error line after checking the contract."""
     before = _files(root)
     completed = subprocess.run(
         [sys.executable, "-m", f"stages.{stage}", *args],
         cwd=root,
-        env=env,
+        env=_stage_env(root),
         capture_output=True,
         text=True,
         timeout=120,
@@ -192,3 +198,35 @@ def test_fingerprinting_a_source_does_not_load_torch(project: Path):
     assert "regpt2.sources.fingerprint" in imported
     assert not {"torch", "transformers"} & imported
     assert (project / "data" / "sources" / "xnli.json").is_file()
+
+
+# ------------------------------------------------- issue 33: weights, url pins, BOMs, signals
+
+
+def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
+    """A test-en.tsv saved by Excel (UTF-8 with a BOM, CRLF line ends) reads like any other."""
+    demo_tokenizer.save_pretrained(project / "data" / "tokenizer")
+    xnli = project / "xnli"
+    xnli.mkdir()
+    rows = "premise\thypothesis\tlabel\r\nA cat sat.\tAn animal sat.\tentailment\r\n"
+    (xnli / "test-en.tsv").write_bytes(codecs.BOM_UTF8 + rows.encode())
+    _set_params(
+        project,
+        {
+            "sources.xnli": "xnli",
+            "sources.qwen_tokenizer": "data/tokenizer",
+            "fertility.languages": ["en"],
+            "fertility.split": "test",
+        },
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "stages.fertility"],
+        cwd=project,
+        env=_stage_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    metrics = json.loads((project / "metrics" / "fertility.json").read_text(encoding="utf-8"))
+    assert metrics["gpt2"]["en"]["tokens_per_word"] > 0

@@ -1,4 +1,5 @@
-"""Atomic writes: a killed stage never leaves a half-written file that DVC would cache."""
+"""Atomic writes: a killed stage never leaves a half-written file that DVC would cache. And the
+one encoding every text input is read with (`TEXT_ENCODING`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+#: How text inputs are read (XNLI TSVs, the pretraining text, tokenizer files): UTF-8, with a
+#: leading byte-order mark ignored. Excel and many Windows tools write one; read as plain UTF-8,
+#: it would stick to the first column's name or the first token.
+TEXT_ENCODING = "utf-8-sig"
 
 
 def is_main_process() -> bool:
