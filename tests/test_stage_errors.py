@@ -203,6 +203,31 @@ def test_fingerprinting_a_source_does_not_load_torch(project: Path):
 # ------------------------------------------------- issue 33: weights, url pins, BOMs, signals
 
 
+def test_pickled_weights_are_not_loaded(project: Path, tiny_gpt2, demo_tokenizer):
+    """A model folder whose pytorch_model.bin pickles more than tensors: refused by torch's
+    weights-only loading (the pickled call never runs), reported in one line."""
+    import torch
+
+    from regpt2.sources.tokenizers import save_model_folder
+
+    folder = project / "models" / "gpt2"
+    save_model_folder(tiny_gpt2(), demo_tokenizer, folder)
+    (folder / "model.safetensors").unlink()
+    torch.save({"weight": _RunsCode()}, folder / "pytorch_model.bin")
+    _set_params(project, {"sources.gpt2": "models/gpt2"})
+    line = _run_failing_stage(project, "finetune_en", "train")
+    assert line.startswith("error: sources.gpt2: the weights file in models/gpt2 is a pickle")
+    assert "not loaded, for safety" in line and "model.safetensors" in line
+    assert not (project / "code-ran").exists()
+
+
+class _RunsCode:
+    """Unpickled, this would create a file `code-ran` in the working folder."""
+
+    def __reduce__(self):
+        return (open, ("code-ran", "w"))
+
+
 def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
     """A test-en.tsv saved by Excel (UTF-8 with a BOM, CRLF line ends) reads like any other."""
     demo_tokenizer.save_pretrained(project / "data" / "tokenizer")
