@@ -7,6 +7,7 @@ Each case runs a stage as `python -m stages.NAME` in a scratch copy of the proje
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 import shutil
@@ -226,6 +227,17 @@ class _RunsCode:
 
     def __reduce__(self):
         return (open, ("code-ran", "w"))
+
+
+def test_unpinned_url_is_refused_with_the_sha256_to_pin(project: Path):
+    text = "one document\nanother document\n"
+    remote = project.parent / "remote.txt"
+    remote.write_text(text, encoding="utf-8")
+    _set_params(project, {"sources.pretrain_text": "url:" + remote.as_uri()})
+    line = _run_failing_stage(project, "tokenize")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert "sources.pretrain_text" in line and "is not pinned" in line
+    assert f"set sources.pretrain_text_sha256: {digest} " in line
 
 
 def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
