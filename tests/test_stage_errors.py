@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,12 @@ def _stage_env(root: Path) -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
         "REGPT2_CACHE": str(root.parent / "cache"),
     }
+
+
+def torch_distributed_available() -> bool:
+    import torch
+
+    return torch.distributed.is_available()
 
 
 def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
@@ -267,3 +275,97 @@ def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
     assert completed.returncode == 0, completed.stderr
     metrics = json.loads((project / "metrics" / "fertility.json").read_text(encoding="utf-8"))
     assert metrics["gpt2"]["en"]["tokens_per_word"] > 0
+
+
+@pytest.fixture
+def training_project(project: Path, tiny_gpt2, demo_tokenizer) -> Path:
+    """English fine-tuning of a tiny GPT-2 on a few demo rows, for many epochs: a checkpoint
+    within seconds, then a training that runs long enough to be interrupted."""
+    from regpt2.sources.tokenizers import save_model_folder
+
+    save_model_folder(tiny_gpt2(), demo_tokenizer, project / "base")
+    _set_params(
+        project,
+        {
+            "sources.gpt2": "base",
+            "demo.train_rows": 40,
+            "demo.dev_rows": 8,
+            "nli.max_length": 128,
+            "finetune_en.training.epochs": 1000,
+            "finetune_en.training.batch_size": 4,
+            "finetune_en.training.eval_every": 0,
+        },
+    )
+    return project
+
+
+def _interrupt_training(root: Path, launcher: list[str], signum: int) -> tuple[str, int, list]:
+    """Start `finetune_en train` under `launcher`, send `signum` once its first checkpoint is
+    saved; return its stderr, its exit status and its child processes (torchrun's workers)."""
+    import psutil
+
+    checkpoint = root / "data" / "checkpoints" / "finetune_en" / "last.pt"
+    process = subprocess.Popen(
+        [*launcher, "-m", "stages.finetune_en", "train"],
+        cwd=root,
+        env={**_stage_env(root), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.2)
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signum)
+        sent = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        assert time.monotonic() - sent < 15, "the stage took too long to stop"
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert checkpoint.is_file(), "the resumable checkpoint is gone"
+    # Nothing half-written: no model, no temporary beside an output.
+    assert not (root / "data" / "models").exists()
+    assert not [path for path in root.rglob(".*") if "__pycache__" not in path.parts]
+    return stderr, process.returncode, children
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_ctrl_c_ends_a_training_in_one_line(training_project: Path):
+    stderr, code, _ = _interrupt_training(training_project, [sys.executable], signal.SIGINT)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert _error_lines(stderr) == [line for line in stderr.splitlines() if line.strip()][-1:]
+    line = _error_lines(stderr)[0]
+    assert "python -m stages.finetune_en train interrupted by SIGINT" in line
+    assert "`dvc repro` resumes a training from its last checkpoint" in line
+
+
+@pytest.mark.skipif(not torch_distributed_available(), reason="torch.distributed missing")
+def test_sigterm_to_torchrun_stops_every_worker(training_project: Path):
+    """torchrun passes SIGTERM on to its workers: they stop, rank 0 says so in one line (torchrun
+    itself then reports the signal in its own words)."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    stderr, _, workers = _interrupt_training(
+        training_project, [*launcher, "--nproc_per_node=2"], signal.SIGTERM
+    )
+    assert len(workers) == 2
+    assert not [worker for worker in workers if _alive(worker)]
+    (line,) = _error_lines(stderr)
+    assert "python -m stages.finetune_en train interrupted by SIGTERM" in line
+    assert "stages/finetune_en.py" not in stderr, "a worker ended in a traceback"
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from regpt2.core.errors import signals_deferred
+
 #: How text inputs are read (XNLI TSVs, the pretraining text, tokenizer files): UTF-8, with a
 #: leading byte-order mark ignored. Excel and many Windows tools write one; read as plain UTF-8,
 #: it would stick to the first column's name or the first token.
@@ -65,13 +67,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         if real_dir or (tmp.is_dir() and (target.exists() or target.is_symlink())):
             # A folder cannot be renamed over a non-empty one (nor over a file): move the old
             # one aside first, and put it back if the rename fails, so it survives a failure.
+            # Ctrl-C waits for both renames: between them the old folder is in `scratch`.
             old = scratch / "old"
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                os.replace(old, target)
-                raise
+            with signals_deferred():
+                os.replace(target, old)
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    os.replace(old, target)
+                    raise
         else:
             os.replace(tmp, target)  # atomic over an existing file
     finally:
