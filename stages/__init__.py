@@ -12,15 +12,17 @@ import sys
 from collections.abc import Callable
 
 from regpt2.config.params import load_params
-from regpt2.core.errors import UserError, run_stage
+from regpt2.core.errors import UserError, run_stage, stop_on_signals
 from regpt2.core.memory import reuse_freed_memory
 
 # `python -m stages.NAME` imports this package first, while sys.argv[0] is still "-m": check
 # params.yaml now, before the stage module imports torch and transformers (seconds), so a
-# params error is reported at once, and set the allocator policy before the first tensor
-# (regpt2.core.memory: large blocks are reused, not page-faulted in again every step). Imports
-# from tests or other code skip this.
+# params error is reported at once; make Ctrl-C and SIGTERM during those imports end in one
+# line too; and set the allocator policy before the first tensor (regpt2.core.memory: large
+# blocks are reused, not page-faulted in again every step). Imports from tests or other code
+# skip this.
 if sys.argv[:1] == ["-m"]:
+    stop_on_signals()
     reuse_freed_memory()
     run_stage(load_params)
 

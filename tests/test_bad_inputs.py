@@ -397,3 +397,49 @@ def test_digit_labels_in_a_local_tsv_are_refused(tmp_path):
         tmp_path, 'from regpt2.sources.data import load_xnli\nload_xnli("xnli", "en", "test")'
     )
     assert "test-en.tsv:2" in line and "entailment, neutral, contradiction" in line
+
+
+# ---------------------------------------------------------------- 11. a stop signal mid-swap
+
+
+def test_sigterm_between_the_renames_of_a_folder_swap(tmp_path):
+    """SIGTERM arrives after the old folder is moved aside, before the new one is moved in: the
+    swap completes first, then the stage stops (exit 143, one line), leaving no temporary."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights").write_text("old")
+    script = textwrap.dedent(
+        """
+        import os, signal
+        from regpt2.core.errors import run_stage
+        from regpt2.core.io import atomic_path
+
+        real_replace = os.replace
+
+        def replace(source, target):
+            real_replace(source, target)
+            if str(target).endswith("old"):  # the old folder is aside: stop now
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def main():
+            os.replace = replace
+            with atomic_path("model") as tmp:
+                tmp.mkdir()
+                (tmp / "weights").write_text("new")
+            raise AssertionError("the signal should have stopped the stage")
+
+        run_stage(main)
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=_offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 143, completed.stderr
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("error: python -c interrupted by SIGTERM; nothing half-written")
+    assert (tmp_path / "model" / "weights").read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,3 +197,62 @@ def test_load_params_file_errors(tmp_path: Path):
     (tmp_path / "params.yaml").write_text("- just\n- a list\n")
     with pytest.raises(UserError, match="mapping"):
         load_params(tmp_path / "params.yaml")
+
+
+# ---------------------------------------------------------------- rules across fields
+
+LANGUAGE_LISTS = [
+    "zeroshot.languages",
+    "fertility.languages",
+    "finetune_all.languages",
+    "finetune_all.eval_languages",
+    "translate.languages",
+    "probe.languages",
+    "qwen_lora.languages",
+]
+
+
+@pytest.mark.parametrize("key", LANGUAGE_LISTS)
+def test_a_language_listed_twice_is_refused(raw, key):
+    message = _error(_with(raw, key, ["en", "fr", "en"]))
+    assert f": {key}: language 'en' is listed twice" in message
+
+
+@pytest.mark.parametrize("key", ["probe.early_layers", "probe.late_layers"])
+def test_a_reversed_layer_range_is_refused(raw, key):
+    message = _error(_with(raw, key, [11, 8]))
+    assert f": {key}: the first layer comes after the last" in message
+    validate_params(_with(raw, key, [8, 8]))  # a range of one layer
+
+
+def test_min_words_above_max_words_is_refused(raw):
+    changed = _with(_with(raw, "translate.min_words", 30), "translate.max_words", 20)
+    message = _error(changed)
+    assert ": translate.max_words: must not be below translate.min_words (30)" in message
+    validate_params(_with(changed, "translate.max_words", 30))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("zeroshot.languages", ["en", "en"], "zeroshot.languages"),
+        ("probe.late_layers", [11, 8], "probe.late_layers"),
+        ("translate.min_words", 60, "translate.min_words (60)"),
+    ],
+)
+def test_regpt2_check_refuses_cross_field_params(tmp_path: Path, raw, key, value, named):
+    """As a user meets it: `regpt2 check` on the edited params.yaml, one line, exit 2."""
+    shutil.copytree(PROJECT_ROOT / "profiles", tmp_path / "profiles")
+    with (tmp_path / "params.yaml").open("w", encoding="utf-8") as handle:
+        YAML().dump(_with(raw, key, value), handle)
+    completed = subprocess.run(
+        [sys.executable, "-m", "regpt2.cli", "check"],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2, completed.stderr
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("error: params.yaml: ") and named in line

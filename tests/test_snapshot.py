@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from regpt2.analysis.snapshot import profile_differences, snapshot_problems
+from regpt2.analysis import snapshot
+from regpt2.analysis.snapshot import profile_differences, snapshot_problems, take_snapshot
+from regpt2.core.errors import UserError
 from regpt2.core.languages import XNLI_LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +78,88 @@ def test_the_offline_snapshot_is_complete_and_is_the_offline_profile():
     per_language = sorted(p.stem for p in (OFFLINE / "metrics" / "finetune_per_lang").glob("*"))
     assert per_language == sorted(params["finetune_per_lang"]["languages"])
     assert (OFFLINE / "README.md").read_text(encoding="utf-8").count("stands in for") >= 2
+
+
+# ---------------------------------------------------------------- the snapshot's name
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project two folders down, so that `../../x` still lands inside tmp_path."""
+    root = tmp_path / "work" / "project"
+    root.mkdir(parents=True)
+    for name in ("docs", "results", "metrics", "profiles"):
+        shutil.copytree(PROJECT_ROOT / name, root / name)
+    for name in ("README.md", "params.yaml", "dvc.yaml", "dvc.lock"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    return root
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under root."""
+    return {
+        str(path.relative_to(root)): None if path.is_dir() else path.read_bytes()
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def _snapshot_command(root: Path, *args: str) -> str:
+    """`regpt2 snapshot ARGS` in `root`, which must refuse it; its one error line."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "regpt2.cli", "snapshot", *args],
+        cwd=root,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("error: "), line
+    return line
+
+
+@pytest.mark.parametrize(
+    "name", ["..", "../docs", "../../x", "ABSOLUTE", "a/b", "", "~", ".hidden"]
+)
+def test_a_name_that_is_not_one_folder_is_refused_before_anything(tmp_path, project, name):
+    """Refused before the pipeline's state is even looked at (the copy is no DVC project), and
+    nothing anywhere changes."""
+    name = str(tmp_path / "abs" / "path") if name == "ABSOLUTE" else name
+    before = _tree(tmp_path)
+    line = _snapshot_command(project, name)
+    assert line.startswith(f"error: snapshot name {name!r} is not a plain folder name: ")
+    assert "letters, digits" in line and "results/NAME" in line
+    assert _tree(tmp_path) == before
+
+
+def test_an_existing_snapshot_is_kept_without_force(tmp_path, project):
+    before = _tree(tmp_path)
+    line = _snapshot_command(project, "offline")
+    assert line == (
+        "error: results/offline exists already; add --force to replace it, or choose another name"
+    )
+    assert _tree(tmp_path) == before
+    # --force gets past that check, to the next one: this copy is no DVC project.
+    assert "dvc status" in _snapshot_command(project, "offline", "--force")
+
+
+def test_force_replaces_only_results_name(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "metrics", root / "metrics")
+    for name in ("params.yaml", "dvc.lock"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    (root / "report").mkdir()
+    (root / "report" / "index.md").write_text("# report\n", encoding="utf-8")
+    monkeypatch.setattr(snapshot, "_require_up_to_date", lambda root: None)
+    monkeypatch.setattr(snapshot, "_commit", lambda root: ("0" * 40, []))
+    target = take_snapshot("run", root)
+    assert target == root / "results" / "run" and (target / "SNAPSHOT.json").is_file()
+    (target / "left-from-before").write_text("", encoding="utf-8")
+    with pytest.raises(UserError, match="exists already; add --force"):
+        take_snapshot("run", root)
+    assert (target / "left-from-before").exists()
+    take_snapshot("run", root, force=True)
+    assert not (target / "left-from-before").exists() and (target / "README.md").is_file()
+    assert sorted(path.name for path in (root / "results").iterdir()) == ["run"]

@@ -287,6 +287,20 @@ def test_pretrain_text_file(tmp_path: Path):
     assert load_pretrain_documents(str(path)) == ["first document", "second document", "third"]
 
 
+def test_pretrain_text_with_a_byte_order_mark(tmp_path: Path):
+    """Saved by a Windows editor: UTF-8 with a BOM and CRLF line ends. The BOM is no text."""
+    path = tmp_path / "pretrain.txt"
+    path.write_bytes("\ufefffirst document\r\nsecond document\r\n".encode())
+    assert load_pretrain_documents(str(path)) == ["first document", "second document"]
+
+
+def test_tsv_with_a_byte_order_mark(tmp_path: Path):
+    rows = "premise\thypothesis\tlabel\r\nA cat.\tAn animal.\tentailment\r\n"
+    (tmp_path / "test-en.tsv").write_bytes("\ufeff".encode() + rows.encode())
+    (row,) = load_xnli(str(tmp_path), "en", "test")
+    assert (row.premise, row.label) == ("A cat.", "entailment")
+
+
 def test_pretrain_text_demo_is_deterministic():
     documents = load_pretrain_documents("demo", demo_documents=7, demo_other_language_documents=2)
     assert len(documents) == 7 + 14 * 2 and all(documents)

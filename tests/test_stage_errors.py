@@ -6,10 +6,15 @@ Each case runs a stage as `python -m stages.NAME` in a scratch copy of the proje
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,9 +58,9 @@ def _files(root: Path) -> set[str]:
     }
 
 
-def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
-    """Run a stage that must fail; return its one error line after checking the contract."""
-    env = {
+def _stage_env(root: Path) -> dict[str, str]:
+    """A stage's environment: offline, its download cache outside the project copy."""
+    return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
@@ -63,11 +68,21 @@ def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
         "TOKENIZERS_PARALLELISM": "false",
         "REGPT2_CACHE": str(root.parent / "cache"),
     }
+
+
+def torch_distributed_available() -> bool:
+    import torch
+
+    return torch.distributed.is_available()
+
+
+def _run_failing_stage(root: Path, stage: str, *args: str) -> str:
+    """Run a stage that must fail; return its one error line after checking the contract."""
     before = _files(root)
     completed = subprocess.run(
         [sys.executable, "-m", f"stages.{stage}", *args],
         cwd=root,
-        env=env,
+        env=_stage_env(root),
         capture_output=True,
         text=True,
         timeout=120,
@@ -192,3 +207,165 @@ def test_fingerprinting_a_source_does_not_load_torch(project: Path):
     assert "regpt2.sources.fingerprint" in imported
     assert not {"torch", "transformers"} & imported
     assert (project / "data" / "sources" / "xnli.json").is_file()
+
+
+# ------------------------------------------------- issue 33: weights, url pins, BOMs, signals
+
+
+def test_pickled_weights_are_not_loaded(project: Path, tiny_gpt2, demo_tokenizer):
+    """A model folder whose pytorch_model.bin pickles more than tensors: refused by torch's
+    weights-only loading (the pickled call never runs), reported in one line."""
+    import torch
+
+    from regpt2.sources.tokenizers import save_model_folder
+
+    folder = project / "models" / "gpt2"
+    save_model_folder(tiny_gpt2(), demo_tokenizer, folder)
+    (folder / "model.safetensors").unlink()
+    torch.save({"weight": _RunsCode()}, folder / "pytorch_model.bin")
+    _set_params(project, {"sources.gpt2": "models/gpt2"})
+    line = _run_failing_stage(project, "finetune_en", "train")
+    assert line.startswith("error: sources.gpt2: the weights file in models/gpt2 is a pickle")
+    assert "not loaded, for safety" in line and "model.safetensors" in line
+    assert not (project / "code-ran").exists()
+
+
+class _RunsCode:
+    """Unpickled, this would create a file `code-ran` in the working folder."""
+
+    def __reduce__(self):
+        return (open, ("code-ran", "w"))
+
+
+def test_unpinned_url_is_refused_with_the_sha256_to_pin(project: Path):
+    text = "one document\nanother document\n"
+    remote = project.parent / "remote.txt"
+    remote.write_text(text, encoding="utf-8")
+    _set_params(project, {"sources.pretrain_text": "url:" + remote.as_uri()})
+    line = _run_failing_stage(project, "tokenize")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert "sources.pretrain_text" in line and "is not pinned" in line
+    assert f"set sources.pretrain_text_sha256: {digest} " in line
+
+
+def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
+    """A test-en.tsv saved by Excel (UTF-8 with a BOM, CRLF line ends) reads like any other."""
+    demo_tokenizer.save_pretrained(project / "data" / "tokenizer")
+    xnli = project / "xnli"
+    xnli.mkdir()
+    rows = "premise\thypothesis\tlabel\r\nA cat sat.\tAn animal sat.\tentailment\r\n"
+    (xnli / "test-en.tsv").write_bytes(codecs.BOM_UTF8 + rows.encode())
+    _set_params(
+        project,
+        {
+            "sources.xnli": "xnli",
+            "sources.qwen_tokenizer": "data/tokenizer",
+            "fertility.languages": ["en"],
+            "fertility.split": "test",
+        },
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "stages.fertility"],
+        cwd=project,
+        env=_stage_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    metrics = json.loads((project / "metrics" / "fertility.json").read_text(encoding="utf-8"))
+    assert metrics["gpt2"]["en"]["tokens_per_word"] > 0
+
+
+@pytest.fixture
+def training_project(project: Path, tiny_gpt2, demo_tokenizer) -> Path:
+    """English fine-tuning of a tiny GPT-2 on a few demo rows, for many epochs: a checkpoint
+    within seconds, then a training that runs long enough to be interrupted."""
+    from regpt2.sources.tokenizers import save_model_folder
+
+    save_model_folder(tiny_gpt2(), demo_tokenizer, project / "base")
+    _set_params(
+        project,
+        {
+            "sources.gpt2": "base",
+            "demo.train_rows": 40,
+            "demo.dev_rows": 8,
+            "nli.max_length": 128,
+            "finetune_en.training.epochs": 1000,
+            "finetune_en.training.batch_size": 4,
+            "finetune_en.training.eval_every": 0,
+        },
+    )
+    return project
+
+
+def _interrupt_training(root: Path, launcher: list[str], signum: int) -> tuple[str, int, list]:
+    """Start `finetune_en train` under `launcher`, send `signum` once its first checkpoint is
+    saved; return its stderr, its exit status and its child processes (torchrun's workers)."""
+    import psutil
+
+    checkpoint = root / "data" / "checkpoints" / "finetune_en" / "last.pt"
+    process = subprocess.Popen(
+        [*launcher, "-m", "stages.finetune_en", "train"],
+        cwd=root,
+        env={**_stage_env(root), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.2)
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signum)
+        sent = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        assert time.monotonic() - sent < 15, "the stage took too long to stop"
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert checkpoint.is_file(), "the resumable checkpoint is gone"
+    # Nothing half-written: no model, no temporary beside an output.
+    assert not (root / "data" / "models").exists()
+    assert not [path for path in root.rglob(".*") if "__pycache__" not in path.parts]
+    return stderr, process.returncode, children
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_ctrl_c_ends_a_training_in_one_line(training_project: Path):
+    stderr, code, _ = _interrupt_training(training_project, [sys.executable], signal.SIGINT)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert _error_lines(stderr) == [line for line in stderr.splitlines() if line.strip()][-1:]
+    line = _error_lines(stderr)[0]
+    assert "python -m stages.finetune_en train interrupted by SIGINT" in line
+    assert "`dvc repro` resumes a training from its last checkpoint" in line
+
+
+@pytest.mark.skipif(not torch_distributed_available(), reason="torch.distributed missing")
+def test_sigterm_to_torchrun_stops_every_worker(training_project: Path):
+    """torchrun passes SIGTERM on to its workers: they stop, rank 0 says so in one line (torchrun
+    itself then reports the signal in its own words)."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    stderr, _, workers = _interrupt_training(
+        training_project, [*launcher, "--nproc_per_node=2"], signal.SIGTERM
+    )
+    assert len(workers) == 2
+    assert not [worker for worker in workers if _alive(worker)]
+    (line,) = _error_lines(stderr)
+    assert "python -m stages.finetune_en train interrupted by SIGTERM" in line
+    assert "stages/finetune_en.py" not in stderr, "a worker ended in a traceback"
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

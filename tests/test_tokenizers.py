@@ -103,6 +103,21 @@ def test_qwen_special_ids_must_follow_vocab(tmp_path: Path):
         load_tokenizer_folder(tmp_path)
 
 
+def test_tokenizer_files_with_a_byte_order_mark(tmp_path: Path):
+    """vocab.json, merges.txt and special_tokens.json saved with a BOM (Windows tools) read as
+    without one: the BOM is not taken for part of the first token or merge."""
+    vocab = {chr(ord("a") + i): i for i in range(4)} | {"ab": 4}
+    files = {
+        "vocab.json": json.dumps(vocab),
+        "merges.txt": "#version: 0.2\na b\n",
+        "special_tokens.json": json.dumps({ENDOFTEXT: 5}),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text("\ufeff" + text, encoding="utf-8")
+    tokenizer = load_tokenizer_folder(tmp_path)
+    assert tokenizer.encode("ab" + ENDOFTEXT) == [4, 5]
+
+
 def test_demo_bpe_trains_saves_reloads(tmp_path: Path):
     tokenizer = train_demo_bpe(DEMO_TEXTS, vocab_size=300, seed=1)
     again = train_demo_bpe(DEMO_TEXTS, vocab_size=300, seed=2)

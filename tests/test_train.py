@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import regpt2.nli.finetune as finetune_module
-from regpt2.core.errors import UserError
+from regpt2.core.errors import Interrupted, UserError, run_stage
 from regpt2.nli.finetune import finetune
 from regpt2.nli.prompts import NliPrompt
 from regpt2.sources.data import NliExample
@@ -274,6 +275,26 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(tmp_path, grad_accum
     assert result.micro_batches == full.micro_batches
     assert result.examples_seen == full.examples_seen
     _assert_same_weights(_weights(model), _weights(full_model))
+    assert not checkpoints.exists()
+
+
+def test_the_checkpoint_outlives_a_stage_interrupted_after_training(tmp_path):
+    """A stage stopped while it writes its outputs (after `train` returned) keeps the finished
+    checkpoint, and its rerun resumes at the end instead of training again; the checkpoint goes
+    once a stage has written everything."""
+    config = _config(epochs=2, batch_size=4)
+    checkpoints = tmp_path / "ckpt"
+
+    def interrupted_while_saving() -> None:
+        _run(config, checkpoint_dir=checkpoints)
+        raise Interrupted(signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as stopped:
+        run_stage(interrupted_while_saving)
+    assert stopped.value.code == 143 and (checkpoints / "last.pt").exists()
+    steps = []
+    run_stage(lambda: steps.append(_run(config, checkpoint_dir=checkpoints)[1]))
+    assert steps[0].resumed_from_step == steps[0].steps > 0
     assert not checkpoints.exists()
 
 

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         "snapshot", help="keep this finished run's report, metrics, params and dvc.lock in results/"
     )
     snapshot.add_argument("name", help="folder name under results/, e.g. offline")
+    snapshot.add_argument("--force", action="store_true", help="replace results/NAME if it exists")
     args = parser.parse_args(argv)
 
     def run() -> None:
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "snapshot":
             from regpt2.analysis.snapshot import take_snapshot
 
-            print(f"wrote {take_snapshot(args.name)}")
+            print(f"wrote {take_snapshot(args.name, force=args.force)}")
         else:
             from regpt2.config.params import load_params
 

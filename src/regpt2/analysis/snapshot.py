@@ -8,12 +8,17 @@
 - `timings.json`: wall time per stage (`scripts/timed_repro.py`) and per training run;
 - `SNAPSHOT.json`: the commit, the profile, the machine and the date.
 The DVC cache is not kept with the repository: these small text files are what lasts.
+
+NAME is one plain folder name, checked before anything else: the snapshot replaces whatever is
+at its target, so a name like `../docs` must never reach the file system. An existing
+results/NAME is replaced only when asked (`--force`).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -30,11 +35,15 @@ RESULTS = Path("results")
 # Files a run may change without touching the code it ran: the profile's values and DVC's lock.
 RUN_FILES = ("params.yaml", "dvc.lock")
 PER_LANGUAGE_STAGES = ("zeroshot", "qwen_lora")  # evaluated on all 15 languages
+#: A snapshot name: one folder name, never a path (no `/`, no `..`, not hidden).
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
-def take_snapshot(name: str, root: Path = Path(".")) -> Path:
-    """Write results/NAME from the workspace at `root`; refuse a stale or incomplete run."""
+def take_snapshot(name: str, root: Path = Path("."), *, force: bool = False) -> Path:
+    """Write results/NAME from the workspace at `root`; refuse a name that is not one plain
+    folder name, an existing snapshot (unless `force`), and a stale or incomplete run."""
     root = Path(root)
+    target = snapshot_folder(name, root, force=force)
     _require_up_to_date(root)
     commit, dirty = _commit(root)
     if dirty:
@@ -42,7 +51,6 @@ def take_snapshot(name: str, root: Path = Path(".")) -> Path:
             f"code differs from commit {commit[:12]} ({', '.join(dirty[:3])}); commit it first, "
             "so the snapshot names the code that produced it"
         )
-    target = root / RESULTS / name
     with atomic_path(target) as folder:
         folder.mkdir(parents=True)
         shutil.copytree(root / "metrics", folder / "metrics")
@@ -63,6 +71,23 @@ def take_snapshot(name: str, root: Path = Path(".")) -> Path:
         problems = snapshot_problems(folder)
         if problems:
             raise UserError(f"the run is incomplete: {problems[0]}")
+    return target
+
+
+def snapshot_folder(name: str, root: Path, *, force: bool) -> Path:
+    """results/NAME under `root`, once NAME is known to be one plain folder name and the folder
+    is free (or `force` says to replace it)."""
+    if not NAME.fullmatch(name):
+        raise UserError(
+            f"snapshot name {name!r} is not a plain folder name: use letters, digits, '-', '_' "
+            "and '.', not starting with '.' or '-' (e.g. offline); the snapshot goes to "
+            "results/NAME"
+        )
+    target = root / RESULTS / name
+    if (target.exists() or target.is_symlink()) and not force:
+        raise UserError(
+            f"{RESULTS / name} exists already; add --force to replace it, or choose another name"
+        )
     return target
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,7 +61,15 @@ def _layer_pair(value: object) -> object:
     return value
 
 
-LayerRange = Annotated[list[NonNegativeInt], BeforeValidator(_layer_pair)]  # first, last
+def _layers_in_order(pair: list[int]) -> list[int]:
+    if pair[0] > pair[1]:
+        raise ValueError("the first layer comes after the last; write the range as [first, last]")
+    return pair
+
+
+LayerRange = Annotated[  # [first, last], inclusive
+    list[NonNegativeInt], BeforeValidator(_layer_pair), AfterValidator(_layers_in_order)
+]
 
 
 class Section(BaseModel):
@@ -289,6 +298,16 @@ class Translate(Section):
     tokens_per_word: PositiveInt
     batch_size: PositiveInt
     bf16: Bf16
+
+    @field_validator("max_words")
+    @classmethod
+    def _words_range(cls, max_words: int, info: ValidationInfo) -> int:
+        min_words = info.data.get("min_words")  # absent when min_words itself is invalid
+        if min_words is not None and min_words > max_words:
+            raise ValueError(
+                f"must not be below translate.min_words ({min_words}); no sentence would fit"
+            )
+        return max_words
 
     @field_validator("templates")
     @classmethod

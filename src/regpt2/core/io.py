@@ -1,4 +1,5 @@
-"""Atomic writes: a killed stage never leaves a half-written file that DVC would cache."""
+"""Atomic writes: a killed stage never leaves a half-written file that DVC would cache. And the
+one encoding every text input is read with (`TEXT_ENCODING`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from regpt2.core.errors import signals_deferred
+
+#: How text inputs are read (XNLI TSVs, the pretraining text, tokenizer files): UTF-8, with a
+#: leading byte-order mark ignored. Excel and many Windows tools write one; read as plain UTF-8,
+#: it would stick to the first column's name or the first token.
+TEXT_ENCODING = "utf-8-sig"
 
 
 def is_main_process() -> bool:
@@ -59,13 +67,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         if real_dir or (tmp.is_dir() and (target.exists() or target.is_symlink())):
             # A folder cannot be renamed over a non-empty one (nor over a file): move the old
             # one aside first, and put it back if the rename fails, so it survives a failure.
+            # Ctrl-C waits for both renames: between them the old folder is in `scratch`.
             old = scratch / "old"
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                os.replace(old, target)
-                raise
+            with signals_deferred():
+                os.replace(target, old)
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    os.replace(old, target)
+                    raise
         else:
             os.replace(tmp, target)  # atomic over an existing file
     finally:

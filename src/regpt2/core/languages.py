@@ -35,7 +35,13 @@ def check_language(code: str) -> str:
 
 
 def check_languages(codes: Iterable[str]) -> list[str]:
+    """Return `codes` if they are XNLI languages, each named once, else fail naming the culprit
+    (a language listed twice would be trained on, or counted, twice)."""
     codes = list(codes)
     if not codes:
         raise UserError("the language list is empty; name at least one XNLI language")
-    return [check_language(code) for code in codes]
+    for position, code in enumerate(codes):
+        check_language(code)
+        if code in codes[:position]:
+            raise UserError(f"language {code!r} is listed twice; name each language once")
+    return codes

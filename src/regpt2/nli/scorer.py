@@ -86,21 +86,22 @@ def predict(
     was_training = model.training
     model.eval()
     batches = list(group_batches(mine_groups, sequences, batch_size))
-    for batch_groups in tqdm(batches, desc=description, mininterval=2):
-        with autocast(device, bf16), output_head_in_fp32(model, enabled=bf16):
-            if all(group.shared > 0 for group in batch_groups):
-                logits = label_logits_with_shared_prefixes(
-                    model, sequences, batch_groups, pad_id, device
-                )
-            else:
-                batch = [sequences[member] for g in batch_groups for member in g.members]
-                batch = left_padded(batch, pad_id)
-                batch = {key: value.to(device) for key, value in batch.items()}
-                logits = label_position_logits(model, batch)
-        logits = logits.float()
-        mine += [member for group in batch_groups for member in group.members]
-        mine_strict += logits.argmax(dim=-1).tolist()
-        mine_logits += logits[:, label_ids].tolist()
+    with tqdm(batches, desc=description, mininterval=2) as progress:
+        for batch_groups in progress:
+            with autocast(device, bf16), output_head_in_fp32(model, enabled=bf16):
+                if all(group.shared > 0 for group in batch_groups):
+                    logits = label_logits_with_shared_prefixes(
+                        model, sequences, batch_groups, pad_id, device
+                    )
+                else:
+                    batch = [sequences[member] for g in batch_groups for member in g.members]
+                    batch = left_padded(batch, pad_id)
+                    batch = {key: value.to(device) for key, value in batch.items()}
+                    logits = label_position_logits(model, batch)
+            logits = logits.float()
+            mine += [member for group in batch_groups for member in group.members]
+            mine_strict += logits.argmax(dim=-1).tolist()
+            mine_logits += logits[:, label_ids].tolist()
     model.train(was_training)
     strict_tokens = np.empty(len(examples), dtype=np.int64)
     label_logits = np.empty((len(examples), len(LABELS)), dtype=np.float32)

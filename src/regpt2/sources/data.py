@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from regpt2.core.errors import UserError
+from regpt2.core.io import TEXT_ENCODING
 from regpt2.core.languages import LABELS, check_language
 from regpt2.sources.resolve import (
     Source,
@@ -232,7 +233,7 @@ def _read_tsv_rows(
     limit: int | None,
 ) -> list[NliExample]:
     rows: list[NliExample] = []
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding=TEXT_ENCODING, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -335,7 +336,7 @@ def load_pretrain_documents(
         else:
             raise UserError(f"{role}: {source.text!r}: the pretraining text is a file or a URL")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding=TEXT_ENCODING)
         except UnicodeDecodeError as error:
             raise UserError(f"{role}: {path} is not UTF-8 text ({error.reason})") from None
         if "\0" in text:

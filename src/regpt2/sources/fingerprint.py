@@ -10,7 +10,8 @@ model file behind `sources.gpt2` retrains, and an unchanged fingerprint reruns n
 
 What is fingerprinted by content: local paths. The others are fingerprinted by what the param
 says: `demo` (built from params and code the reading stage declares), `hub:ID` (unpinned: a new
-upload to the Hub is not noticed) and `url:URL` (a sha256 param pins it where one exists).
+upload to the Hub is not noticed) and `url:URL` (its sha256 param pins it: the stage reading it
+depends on that param, and refuses a URL without one).
 """
 
 from __future__ import annotations

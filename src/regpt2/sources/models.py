@@ -8,6 +8,7 @@ source (hub id, HF model folder, GGUF file, or the demo's tiny Qwen2 model) load
 from __future__ import annotations
 
 import hashlib
+import pickle
 import struct
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2", attentio
     location = str(existing_path(source, role=role)) if source.kind == "path" else source.value
     try:
         model = GPT2LMHead.from_pretrained(location)
+    except pickle.UnpicklingError:
+        raise _pickled_weights(role, source.text) from None
     except UserError as error:
         if source.kind == "hub":
             raise hub_error(source, role, error) from None
@@ -141,6 +144,8 @@ def load_causal_lm(
         )
     except SafetensorError as error:
         raise UserError(_damaged_weights(role, source.text, error)) from None
+    except pickle.UnpicklingError:
+        raise _pickled_weights(role, source.text) from None
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise UserError(f"{role}: {source.text} is not a causal language model") from None
@@ -169,6 +174,16 @@ def _damaged_weights(role: str, where: str, error: Exception) -> str:
     return (
         f"{role}: the weights in {where} are damaged or truncated ({_first_line(error)}); "
         "download or re-create the model folder"
+    )
+
+
+def _pickled_weights(role: str, where: str) -> UserError:
+    """A pickled weights file (pytorch_model.bin) that torch's weights-only loading refused:
+    it holds objects other than tensors, and unpickling those can run any code."""
+    return UserError(
+        f"{role}: the weights file in {where} is a pickle holding more than tensors; it is not "
+        "loaded, for safety (unpickling it could run code); give the weights as "
+        "model.safetensors, or as a weights-only state dict (tensors only)"
     )
 
 

@@ -77,8 +77,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_url(url: str, sha256: str = "", *, role: str = "source", timeout: float = 60) -> Path:
-    """Download `url` into the cache once; verify `sha256` when given (also for a cached copy)."""
+def fetch_url(url: str, sha256: str, *, role: str, timeout: float = 60) -> Path:
+    """Download `url` into the cache once and check it against `sha256` (also a cached copy).
+
+    An empty `sha256` is refused once the file is downloaded, with the file's sha256 to paste
+    into the param `{role}_sha256`. The pin is what makes the file part of params.yaml: the file
+    is downloaded only once, so nothing else would notice it change upstream.
+    """
     name = hashlib.sha256(url.encode()).hexdigest()[:16] + "-" + Path(url).name
     target = cache_dir() / "downloads" / name
     if not target.exists():
@@ -94,8 +99,13 @@ def fetch_url(url: str, sha256: str = "", *, role: str = "source", timeout: floa
                 f"{role} to the local file path"
             ) from None
         os.replace(partial, target)
-    if sha256 and sha256_of(target) != sha256.lower():
-        actual = sha256_of(target)
+    actual = sha256_of(target)
+    if not sha256:
+        raise UserError(
+            f"{role}: {url} is not pinned; set {role}_sha256: {actual} (the sha256 of the file "
+            "just downloaded), so that a change of the file upstream cannot go unnoticed"
+        )
+    if actual != sha256.lower():
         target.unlink()
         raise UserError(f"{role}: {url} has sha256 {actual}, expected {sha256}; file removed")
     return target

@@ -24,6 +24,7 @@ from tokenizers.trainers import BpeTrainer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from regpt2.core.errors import UserError
+from regpt2.core.io import TEXT_ENCODING
 
 __all__ = [
     "ENDOFTEXT",
@@ -89,7 +90,7 @@ def _require_dir(directory: str | os.PathLike) -> Path:
 
 def _read_vocab(path: Path) -> dict[str, int]:
     try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
+        vocab = json.loads(path.read_text(encoding=TEXT_ENCODING))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"cannot read tokenizer vocabulary {path}: {_one_line(error)}") from None
     if (
@@ -103,7 +104,7 @@ def _read_vocab(path: Path) -> dict[str, int]:
 
 def _read_merges(path: Path) -> list[tuple[str, str]]:
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = path.read_text(encoding=TEXT_ENCODING).split("\n")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read tokenizer merges {path}: {_one_line(error)}") from None
     merges: list[tuple[str, str]] = []
@@ -187,7 +188,7 @@ def _qwen2_special_tokens(path: Path, n_regular: int) -> list[tuple[str, int]]:
     if not special_file.is_file():
         return [(name, n_regular + i) for i, name in enumerate(QWEN2_DEFAULT_SPECIAL_TOKENS)]
     try:
-        table = json.loads(special_file.read_text(encoding="utf-8"))
+        table = json.loads(special_file.read_text(encoding=TEXT_ENCODING))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"cannot read {special_file}: {_one_line(error)}") from None
     if not isinstance(table, dict) or not all(

@@ -64,23 +64,28 @@ def generate_continuations(
     model.eval()
     try:
         starts = range(0, len(order), batch_size)
-        for number, start in enumerate(tqdm(starts, desc="translate", disable=not progress)):
-            batch = order[start : start + batch_size]
-            # generate() derives its own position ids from the mask: left_padded's are not passed.
-            padded = left_padded([encoded[i] for i in batch], pad_id)
-            input_ids = padded["input_ids"].to(device)
-            attention_mask = padded["attention_mask"].to(device)
-            with _seeded(None if seed is None else seed + number, device), autocast(device, bf16):
-                generated = model.generate(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    max_new_tokens=max(budgets[i] for i in batch),
-                    **options,
-                )
-            continuations = generated[:, input_ids.shape[1] :].tolist()
-            for index, tokens in zip(batch, continuations, strict=True):
-                tokens = _cut_at_stop(tokens[: budgets[index]], stop_ids)
-                outputs[index] = tokenizer.decode(tokens, skip_special_tokens=True)
+        with tqdm(starts, desc="translate", disable=not progress) as bar:
+            for number, start in enumerate(bar):
+                batch = order[start : start + batch_size]
+                # generate() derives its own position ids from the mask: left_padded's are not
+                # passed.
+                padded = left_padded([encoded[i] for i in batch], pad_id)
+                input_ids = padded["input_ids"].to(device)
+                attention_mask = padded["attention_mask"].to(device)
+                with (
+                    _seeded(None if seed is None else seed + number, device),
+                    autocast(device, bf16),
+                ):
+                    generated = model.generate(
+                        input_ids=input_ids,
+                        attention_mask=attention_mask,
+                        max_new_tokens=max(budgets[i] for i in batch),
+                        **options,
+                    )
+                continuations = generated[:, input_ids.shape[1] :].tolist()
+                for index, tokens in zip(batch, continuations, strict=True):
+                    tokens = _cut_at_stop(tokens[: budgets[index]], stop_ids)
+                    outputs[index] = tokenizer.decode(tokens, skip_special_tokens=True)
     finally:
         model.train(was_training)
     return outputs

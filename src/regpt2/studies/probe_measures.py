@@ -213,25 +213,26 @@ def sentence_statistics(
     try:
         with torch.inference_mode():
             batches = range(0, n, batch_size)
-            for start in tqdm(batches, desc=f"probe {language}", leave=False):
-                rows = order[start : start + batch_size]
-                input_ids, mask = _right_padded(ids_list, rows, lengths, pad_id)
-                with autocast(device, bf16):
-                    hidden_states, attentions = _forward(
-                        model, input_ids.to(device), mask.to(device)
-                    )
+            with tqdm(batches, desc=f"probe {language}", leave=False) as progress:
+                for start in progress:
+                    rows = order[start : start + batch_size]
+                    input_ids, mask = _right_padded(ids_list, rows, lengths, pad_id)
+                    with autocast(device, bf16):
+                        hidden_states, attentions = _forward(
+                            model, input_ids.to(device), mask.to(device)
+                        )
 
-                batch_pooled, where = _mean_pooled(hidden_states, mask)
-                attn = torch.stack([a.detach().to(where, torch.float64) for a in attentions])
-                if pooled is None:
-                    pooled = np.zeros((n, *batch_pooled.shape[1:]), dtype=np.float32)
-                    heads = np.zeros((n, attn.shape[0], attn.shape[2]), dtype=np.float64)
-                for b, row in enumerate(rows):
-                    k = int(lengths[row])
-                    sentence_attn = attn[:, b, :, :k, :k]  # (L, H, k, k): the real block only
-                    entropy[row] = attention_entropy(sentence_attn)
-                    heads[row] = head_entropies(sentence_attn).cpu().numpy()
-                    pooled[row] = batch_pooled[b]
+                    batch_pooled, where = _mean_pooled(hidden_states, mask)
+                    attn = torch.stack([a.detach().to(where, torch.float64) for a in attentions])
+                    if pooled is None:
+                        pooled = np.zeros((n, *batch_pooled.shape[1:]), dtype=np.float32)
+                        heads = np.zeros((n, attn.shape[0], attn.shape[2]), dtype=np.float64)
+                    for b, row in enumerate(rows):
+                        k = int(lengths[row])
+                        sentence_attn = attn[:, b, :, :k, :k]  # (L, H, k, k): the real block only
+                        entropy[row] = attention_entropy(sentence_attn)
+                        heads[row] = head_entropies(sentence_attn).cpu().numpy()
+                        pooled[row] = batch_pooled[b]
     finally:
         if was_training and hasattr(model, "train"):
             model.train()

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from regpt2.core import distributed
-from regpt2.core.errors import UserError
+from regpt2.core.errors import UserError, when_stage_succeeds
 from regpt2.core.io import atomic_path
 from regpt2.core.precision import Bf16Setting, autocast, use_bf16
 from regpt2.training.checkpoint import (
@@ -169,14 +169,16 @@ def train(
     batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
     total_steps = math.ceil(batches_per_epoch / config.grad_accum) * config.epochs
     model.train()
-    progress = tqdm(total=total_steps, initial=run.result.steps, desc=description, mininterval=2)
-    for epoch in range(start_epoch, config.epochs):
-        batches = length_grouped_batches(
-            lengths, config.batch_size, config.seed + epoch, config.length_group_batches
-        )
-        run.epoch(epoch, batches, skip_batches, _Step(lengths, collate, loss_fn), progress)
-        skip_batches = 0
-    progress.close()
+    # A context, so that an interrupted run ends its progress line before the error line.
+    with tqdm(
+        total=total_steps, initial=run.result.steps, desc=description, mininterval=2
+    ) as progress:
+        for epoch in range(start_epoch, config.epochs):
+            batches = length_grouped_batches(
+                lengths, config.batch_size, config.seed + epoch, config.length_group_batches
+            )
+            run.epoch(epoch, batches, skip_batches, _Step(lengths, collate, loss_fn), progress)
+            skip_batches = 0
     return run.finish()
 
 
@@ -357,13 +359,14 @@ class _Run:
 
     def finish(self) -> TrainResult:
         """End with the best weights (when dev scores picked them) in eval mode; rank 0 removes
-        the checkpoint folder once every rank is done."""
+        the checkpoint folder once every rank is done and the stage has written its outputs (a
+        stage interrupted while it saves the model resumes from the finished checkpoint)."""
         if self.best:
             load_trainable_state(self.model, self.best)
         self.model.eval()
         distributed.barrier()
         if distributed.is_main_process():
-            self.checkpoint.clear()
+            when_stage_succeeds(self.checkpoint.clear)
         return self.result
 
 
