@@ -24,6 +24,7 @@ from regpt2.sources.resolve import (
     ensure_hub_reachable,
     existing_path,
     fetch_url,
+    hub_endpoint,
     hub_error,
     parse_source,
 )
@@ -144,6 +145,8 @@ def _hub_rows(
         hub_split = f"{hub_split}[:{limit}]"
     try:
         table = datasets.load_dataset(source.value, lang, split=hub_split)
+    except ValueError as error:  # among others: no such config
+        raise _missing_config(source, lang, role) or hub_error(source, role, error) from None
     except Exception as error:  # the hub client raises many types for one cause
         raise hub_error(source, role, error) from None
     where = f"{source.text} {lang}/{split}"
@@ -153,6 +156,23 @@ def _hub_rows(
         )
         for row in table
     ]
+
+
+def _missing_config(source: Source, lang: str, role: str) -> UserError | None:
+    """The error for a hub dataset without a config named `lang` (None: it has one)."""
+    import datasets
+
+    try:
+        configs = datasets.get_dataset_config_names(source.value)
+    except Exception:  # the caller reports the original error instead
+        return None
+    if lang in configs:
+        return None
+    return UserError(
+        f"{role}: {source.value!r} on the Hugging Face Hub ({hub_endpoint()}) has no config "
+        f"{lang!r} (it has {', '.join(configs) or 'none'}); an XNLI source needs one config per "
+        f"language, as facebook/xnli has, or set {role} to a local folder"
+    )
 
 
 def _folder_rows(folder: Path, lang: str, split: str, *, limit: int | None) -> list[NliExample]:

@@ -111,14 +111,80 @@ def fetch_url(url: str, sha256: str, *, role: str, timeout: float = 60) -> Path:
     return target
 
 
+def hub_endpoint() -> str:
+    """The Hub the Hugging Face clients talk to ($HF_ENDPOINT, e.g. a mirror)."""
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+
+
 def hub_error(source: Source, role: str, error: Exception) -> UserError:
-    """The one-line error for a hub source that could not be loaded."""
+    """The one-line error for a hub source that could not be loaded.
+
+    When the Hub answered (the clients' exception chain holds its HTTP error), the line says
+    what it answered: no such repo (or no access to it: the Hub answers both with 401 to a
+    caller without a token), a gated repo, a missing file. Anything else (no network, a cache
+    miss offline) keeps the client's reason and the advice to use a local copy.
+    """
+    answer = _hub_answer(error)
+    if answer is not None:
+        kind, status = answer
+        code = f", HTTP {status}" if status else ""
+        where = f"{role}: {source.value!r} on the Hugging Face Hub ({hub_endpoint()}{code})"
+        local = f"or set {role} to a local folder"
+        if kind == "gated":
+            return UserError(
+                f"{where} is gated: accept its conditions on its Hub page and set HF_TOKEN "
+                f"(or run `hf auth login`), {local}"
+            )
+        if kind == "repo":
+            return UserError(
+                f"{where} does not exist or may not be read without a token: check the id, "
+                f"set HF_TOKEN for a private or gated repo, {local}"
+            )
+        reason = " ".join(str(error).split())[:200]
+        return UserError(f"{where} lacks a file the loader needs ({reason}); {local}")
     reason = " ".join(str(error).split())[:200]
     offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
     return UserError(
         f"{role}: could not load {source.value!r} from the Hugging Face Hub{offline}: {reason}; "
         f"download it where there is a network and set {role} to the local folder"
     )
+
+
+def _hub_answer(error: BaseException) -> tuple[str, int | None] | None:
+    """("gated" | "repo" | "file", HTTP status) when the Hub's answer is behind `error`.
+
+    transformers and datasets wrap huggingface_hub's errors (OSError, DatasetNotFoundError), so
+    the whole chain of causes is searched; a gated repo is also a "repository not found"."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    statuses = [
+        getattr(link.response, "status_code", None)
+        for link in chain
+        if isinstance(link, HfHubHTTPError) and getattr(link, "response", None) is not None
+    ]
+    status = statuses[0] if statuses else None
+    names = {type(link).__name__ for link in chain}
+    if any(isinstance(link, GatedRepoError) for link in chain):
+        return "gated", status
+    if any(isinstance(link, RepositoryNotFoundError) for link in chain):
+        return "repo", status
+    # datasets' own "not found", sometimes with no HTTP error behind it; by name, since
+    # importing datasets here would cost a second on every model error.
+    if "DatasetNotFoundError" in names:
+        return "repo", status
+    if any(isinstance(link, RemoteEntryNotFoundError) for link in chain):
+        return "file", status
+    return None
 
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -143,7 +209,7 @@ def ensure_hub_reachable(source: Source, role: str, *, timeout: float = 3.0) -> 
     """
     if hub_offline():
         return
-    endpoint = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+    endpoint = hub_endpoint()
     if endpoint in _REACHABLE:
         return
     problem = _hub_problem(endpoint, timeout)
