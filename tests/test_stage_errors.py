@@ -260,6 +260,7 @@ def test_tsv_with_a_byte_order_mark_is_read(project: Path, demo_tokenizer):
         {
             "sources.xnli": "xnli",
             "sources.qwen_tokenizer": "data/tokenizer",
+            "sources.gpt2": "data/tokenizer",  # fertility reads only its tokenizer
             "fertility.languages": ["en"],
             "fertility.split": "test",
         },

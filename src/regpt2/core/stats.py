@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 
 def bootstrap_interval(
@@ -152,6 +151,9 @@ def correlate(xs: Sequence[float], ys: Sequence[float]) -> dict[str, float | int
     x, y = np.array(pairs).T
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return result
+    # scipy.stats takes half a second to import: only the stages that correlate pay for it.
+    from scipy import stats as scipy_stats
+
     pearson = scipy_stats.pearsonr(x, y)
     spearman = scipy_stats.spearmanr(x, y)
     result.update(
