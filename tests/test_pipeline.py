@@ -37,6 +37,9 @@ STAGE_METRICS = [
     "analysis/changes.json",
     "analysis/tiers.json",
     "analysis/correlations.json",
+    "analysis/tests.json",
+    "untuned/gpt2.json",
+    "untuned/qwen.json",
 ]
 PER_LANGUAGE = ("es", "fr", "de", "bg", "ar", "el", "hi")
 
@@ -45,16 +48,17 @@ PER_LANGUAGE = ("es", "fr", "de", "bg", "ar", "el", "hi")
 # changed, and everything downstream of them. A new stage adds itself to the rows that reach it.
 TRAIN_PER_LANG = {f"train_per_lang@{lang}" for lang in PER_LANGUAGE}
 EVAL_PER_LANG = {f"finetune_per_lang@{lang}" for lang in PER_LANGUAGE}
-EVALUATIONS = {"finetune_en", "zeroshot", "finetune_all", "qwen_lora"} | EVAL_PER_LANG
+UNTUNED = {"untuned@gpt2", "untuned@qwen"}
+EVALUATIONS = {"finetune_en", "zeroshot", "finetune_all", "qwen_lora"} | EVAL_PER_LANG | UNTUNED
 TRAININGS = {"train_en", "train_all", "train_lora"} | TRAIN_PER_LANG
 DOWNSTREAM = {"analyze", "report"}
 CHANGE_IMPACT = [
     ("zeroshot.limit", 50, {"zeroshot"} | DOWNSTREAM),
     ("nli.bootstrap_resamples", 500, EVALUATIONS | DOWNSTREAM),
     ("nli.eval_batch_size", 16, EVALUATIONS | DOWNSTREAM),
-    ("finetune_en.test_limit", 100, {"finetune_en", "report"}),  # analyze has no use for it
+    ("finetune_en.test_limit", 100, {"finetune_en"} | DOWNSTREAM),  # analyze tests vs chance
     ("nli.template", "Premise: {premise}\nHypothesis: {hypothesis}\nAnswer:",
-     EVALUATIONS | TRAININGS | {"probe"} | DOWNSTREAM),  # probe reads the English model
+     EVALUATIONS | TRAININGS | {"probe", "per_lang_start"} | DOWNSTREAM),  # both read train_en's
     ("finetune_per_lang.languages.es.fraction", 0.2,
      {"train_per_lang@es", "finetune_per_lang@es"} | DOWNSTREAM),
     ("finetune_per_lang.test_limit", 100, EVAL_PER_LANG | DOWNSTREAM),
@@ -62,13 +66,15 @@ CHANGE_IMPACT = [
     ("probe.rows", 50, {"probe"} | DOWNSTREAM),
     ("selection.tier1_min_accuracy", 45.0, DOWNSTREAM),
     ("sources.qwen", "data/models/some-local-lm",
-     {"sources@qwen", "train_lora", "qwen_lora"} | DOWNSTREAM),
+     {"sources@qwen", "train_lora", "qwen_lora", "untuned@qwen"} | DOWNSTREAM),
     ("qwen_lora.lora.r", 4, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    # fertility is downstream of gpt2_source (it reads the tokenizer's fingerprint), so this
+    # table counts it; DVC reruns it only when the tokenizer files themselves change.
     ("pretrain.training.lr", 0.002,
-     {"pretrain", "gpt2_source", "translate", "probe"} | EVALUATIONS - {"qwen_lora"}
-     | TRAININGS - {"train_lora"} | DOWNSTREAM),
+     {"pretrain", "gpt2_source", "translate", "probe", "per_lang_start", "fertility"}
+     | EVALUATIONS - {"qwen_lora", "untuned@qwen"} | TRAININGS - {"train_lora"} | DOWNSTREAM),
     ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares
-     EVALUATIONS | TRAININGS | {"translate", "probe"} | DOWNSTREAM),
+     EVALUATIONS | TRAININGS | {"translate", "probe", "per_lang_start"} | DOWNSTREAM),
     ("src/regpt2/training/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
 ]  # fmt: skip
 
