@@ -1,7 +1,9 @@
 """Run `dvc repro` and record how long each stage took: data/timings/repro.json.
 
-DVC prints "Running stage 'NAME':" when a stage starts and "Updating lock file" when it ends;
-the time between them is the stage's wall time (stages skipped as up to date are not listed).
+DVC prints "Running stage 'NAME':" when a stage starts; a stage ends where DVC prints "Updating
+lock file", starts the next stage or exits (it writes the lock after some stages only), so a
+stage's wall time includes DVC's own bookkeeping for it. Stages skipped as up to date are not
+listed.
 Beside it, the CPU seconds the stage's processes used (sampled every second): on a machine
 shared with other work the wall time grows, the CPU time hardly does, so CPU time / cores is
 what the stage would take on idle cores. Timings are machine facts, never DVC metrics.
@@ -83,17 +85,17 @@ def main(argv: list[str]) -> int:
         sys.stdout.flush()
         now = time.time()
         meter.sample()
-        if match := STARTED.search(line):
-            current = (match.group(1), now)
-            meter.reset()
-        elif ENDED.search(line) and current:
-            stages[current[0]] = {
-                "wall_seconds": round(now - current[1], 1),
-                "cpu_seconds": round(meter.seconds(), 1),
-            }
+        started = STARTED.search(line)
+        if current and (started or ENDED.search(line)):
+            _end(stages, current, now, meter)
             current = None
             _write(stages, earlier_wall + now - began, finished=False)
+        if started:
+            current = (started.group(1), now)
+            meter.reset()
     code = process.wait()
+    if current:
+        _end(stages, current, time.time(), meter)
     _write(stages, earlier_wall + time.time() - began, finished=code == 0)
     width = max((len(name) for name in stages), default=5)
     for name, seconds in stages.items():
@@ -102,6 +104,14 @@ def main(argv: list[str]) -> int:
     total = (earlier_wall + time.time() - began) / 60
     print(f"{'total':<{width}}  wall {total:7.1f} min  (exit {code})")
     return code
+
+
+def _end(stages: dict, current: tuple[str, float], now: float, meter: CpuMeter) -> None:
+    meter.sample()
+    stages[current[0]] = {
+        "wall_seconds": round(now - current[1], 1),
+        "cpu_seconds": round(meter.seconds(), 1),
+    }
 
 
 def _unfinished_record() -> dict:

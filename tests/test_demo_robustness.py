@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def _base(params, tokenizer) -> GPT2LMHead:
     )
 
 
-def _recipe(params, stage: str, language: str):
+def recipe(params, stage: str, language: str):
     """The stage's training settings and the language's training subset (None: all rows)."""
     if stage == "finetune_en":
         return params.finetune_en.training, None
@@ -73,13 +74,14 @@ def _recipe(params, stage: str, language: str):
     return section.training, section.languages[language]
 
 
-def _train_and_score(stage: str, language: str, seed: int, workdir: str):
-    """One seed of one recipe, on one thread (in a worker process): the test strict accuracy
-    and its 95% interval."""
+def train_and_score(stage: str, language: str, seed: int, workdir: str, changes=None) -> dict:
+    """One seed of one recipe (params.yaml's, with `changes` to its training block), on one
+    thread (in a worker process): the test strict accuracy, its 95% interval and the training
+    time in seconds (bench/bench_demo_recipe.py compares recipes with it)."""
     torch.set_num_threads(1)
     os.chdir(workdir)  # training checkpoints go under ./data/checkpoints
     params = load_params(PROJECT_ROOT / "params.yaml")
-    recipe, subset = _recipe(params, stage, language)
+    training, subset = recipe(params, stage, language)
     documents = load_pretrain_documents(
         params.sources.pretrain_text,
         demo_documents=params.demo.pretrain_documents,
@@ -89,22 +91,24 @@ def _train_and_score(stage: str, language: str, seed: int, workdir: str):
     rows = XnliRows.of(params.sources.xnli, params.demo)
     model = _base(params, tokenizer)
     seed_everything(seed)
+    started = time.perf_counter()
     train_languages(
         rows,
         params.nli,
         model,
         tokenizer,
         [language],
-        recipe.model_copy(update={"seed": seed}),
+        training.model_copy(update={**(changes or {}), "seed": seed}),
         stage=f"robustness/{stage}/{language}/{seed}",
         subset=subset,
     )
+    seconds = time.perf_counter() - started
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     metrics = evaluate_languages(
         model, prompt, rows, params.nli, [language], "test", None, predictions_dir="predictions"
-    )
-    metrics = metrics[language]
-    return (metrics["strict_accuracy"], *metrics["strict_ci95"])
+    )[language]
+    low, high = metrics["strict_ci95"]
+    return {"accuracy": metrics["strict_accuracy"], "low": low, "high": high, "seconds": seconds}
 
 
 def _cores() -> int:
@@ -121,12 +125,17 @@ def seed_results(tmp_path_factory) -> dict[tuple[str, str], dict[int, tuple]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(len(jobs), _cores() or 1), mp_context=context) as pool:
         futures = {
-            job: pool.submit(_train_and_score, *job, str(tmp_path_factory.mktemp("seed")))
+            job: pool.submit(train_and_score, *job, str(tmp_path_factory.mktemp("seed")))
             for job in jobs
         }
         results: dict[tuple[str, str], dict[int, tuple]] = {}
         for (stage, language, seed), future in futures.items():
-            results.setdefault((stage, language), {})[seed] = future.result()
+            score = future.result()
+            results.setdefault((stage, language), {})[seed] = (
+                score["accuracy"],
+                score["low"],
+                score["high"],
+            )
     return results
 
 

@@ -136,6 +136,41 @@ def test_export_round_trip(tmp_path):
     assert (target / "model.safetensors").is_file()
 
 
+def test_a_saved_folder_loads_without_transformers_and_matches_its_loader(tmp_path, monkeypatch):
+    """Folders the pipeline writes are read directly (no transformers import, which costs
+    seconds per stage); the result equals what transformers' loader gives, bit for bit."""
+    torch.manual_seed(5)
+    ours = GPT2LMHead(GPT2Config(**SMALL, dropout=0.1)).eval()
+    target = tmp_path / "saved"
+    ours.save_pretrained(target)
+    direct = GPT2LMHead.from_pretrained(target)
+    via_hf = GPT2LMHead.from_hf_model(transformers.GPT2LMHeadModel.from_pretrained(target).eval())
+    assert direct.config == via_hf.config == ours.config
+    assert not direct.training
+    assert direct.lm_head.weight.data_ptr() == direct.transformer.wte.weight.data_ptr()
+    expected = via_hf.state_dict()
+    for key, tensor in direct.state_dict().items():
+        assert torch.equal(tensor, expected[key]), key
+        assert tensor.is_contiguous(), key
+    # Anything else (here: a weight the model lacks) goes through transformers' loader.
+    calls = []
+    real = transformers.GPT2LMHeadModel.from_pretrained
+    monkeypatch.setattr(
+        transformers.GPT2LMHeadModel,
+        "from_pretrained",
+        lambda *a, **k: calls.append(a) or real(*a, **k),
+    )
+    GPT2LMHead.from_pretrained(target)
+    assert calls == []
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(target / "model.safetensors")
+    save_file({**weights, "lm_head.weight": weights["transformer.wte.weight"].clone()},
+              target / "model.safetensors")  # fmt: skip
+    GPT2LMHead.from_pretrained(target)
+    assert len(calls) == 1
+
+
 def test_tied_weights_are_really_tied():
     torch.manual_seed(0)
     model = GPT2LMHead(GPT2Config(**SMALL))

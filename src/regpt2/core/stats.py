@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -90,13 +91,12 @@ def cluster_bootstrap(
     clusters = totals.size
     if clusters == 0 or sizes.sum() <= 0:
         return ClusterTest(math.nan, math.nan, math.nan, math.nan, clusters, n_resamples)
-    rng = np.random.default_rng(seed)
-    estimates = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, 2_000_000 // clusters)  # bound the weight matrix to ~16 MB
-    for start in range(0, n_resamples, chunk):
-        size = min(chunk, n_resamples - start)
-        weights = rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=size)
-        estimates[start : start + size] = (weights @ totals) / (weights @ sizes)
+    estimates = np.concatenate(
+        [
+            (weights @ totals) / (weights @ sizes)
+            for weights in _resample_weights(clusters, n_resamples, seed)
+        ]
+    )
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(estimates, [tail, 1.0 - tail])
     below = (np.count_nonzero(estimates <= 0) + 1) / (n_resamples + 1)
@@ -109,6 +109,22 @@ def cluster_bootstrap(
         clusters=clusters,
         resamples=n_resamples,
     )
+
+
+@lru_cache(maxsize=4)
+def _resample_weights(clusters: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """How often each cluster is drawn in each resample, in chunks of at most ~16 MB. A run's
+    tests share one seed and most test sets one size, so the draws (most of a test's time; the
+    estimates are a matrix product) are made once per size and reused, unchanged."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // clusters)
+    draws = []
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        weights = rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=size)
+        weights.setflags(write=False)
+        draws.append(weights)
+    return tuple(draws)
 
 
 def cluster_totals(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ so no NaN ever appears; real positions never see padding either way.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -61,6 +62,14 @@ def hf_no_init() -> contextlib.AbstractContextManager:
         except ImportError:  # pragma: no cover
             return contextlib.nullcontext()
     return no_init_weights()
+
+
+class _DefaultsOf:
+    """A config.json's values as attributes (what `GPT2Config.from_hf` reads); missing keys
+    read as absent, so from_hf applies transformers' GPT-2 defaults."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 @dataclass
@@ -366,10 +375,14 @@ class GPT2LMHead(nn.Module):
         cls, path_or_hub_id: str | os.PathLike, dropout: float | None = None
     ) -> GPT2LMHead:
         """Load HF GPT-2 weights (a local directory or a hub id, safetensors preferred)."""
-        import transformers
-
         source = str(path_or_hub_id)
         local = Path(source)
+        # A folder in exactly the layout `save_pretrained` writes loads without transformers'
+        # GPT-2 module, whose import alone takes seconds in every stage that reads a model.
+        if (model := cls._from_own_folder(local, dropout)) is not None:
+            return model
+        import transformers
+
         kwargs: dict[str, Any] = {}
         if local.is_dir() and any(local.glob("*.safetensors")):
             kwargs["use_safetensors"] = True
@@ -390,6 +403,48 @@ class GPT2LMHead(nn.Module):
                 "config.json + model.safetensors, or a hub id available offline)"
             ) from None
         return cls.from_hf_model(hf_model.eval(), dropout=dropout)
+
+    @classmethod
+    def _from_own_folder(cls, folder: Path, dropout: float | None) -> GPT2LMHead | None:
+        """The model of a folder `save_pretrained` wrote (config.json + one fp32
+        model.safetensors holding exactly this model's weights under HF names), read directly;
+        None for any other folder, which transformers loads (tests/test_model.py checks both
+        ways give the same model)."""
+        config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+        if not (config_path.is_file() and weights_path.is_file()):
+            return None
+        try:
+            hf_config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # transformers reports the bad file
+        declared_dtype = hf_config.get("dtype", hf_config.get("torch_dtype", "float32"))
+        shape_keys = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
+        if (
+            hf_config.get("model_type") != "gpt2"
+            or declared_dtype != "float32"
+            or not all(key in hf_config for key in shape_keys)
+        ):
+            return None
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            source = load_file(weights_path)
+        except (SafetensorError, OSError):
+            return None
+        config = GPT2Config.from_hf(_DefaultsOf(hf_config), dropout=dropout)
+        with torch.device("meta"):
+            model = cls(config)
+        expected = {key for key in model.state_dict() if key != "lm_head.weight"}
+        if set(source) != expected or any(t.dtype != torch.float32 for t in source.values()):
+            return None
+        state = {
+            key: (tensor.t() if key.endswith(_CONV1D_SUFFIXES) else tensor).contiguous()
+            for key, tensor in source.items()
+        }
+        model.load_state_dict(state, strict=False, assign=True)
+        model.lm_head.weight = model.transformer.wte.weight  # re-tie after assign
+        return model.eval()
 
     def to_hf_model(self) -> transformers.GPT2LMHeadModel:
         """A `transformers.GPT2LMHeadModel` with identical weights (same dtype and device)."""

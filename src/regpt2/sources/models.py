@@ -8,6 +8,7 @@ source (hub id, HF model folder, GGUF file, or the demo's tiny Qwen2 model) load
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import struct
 from pathlib import Path
@@ -59,16 +60,18 @@ def load_pretrained_lm(source_text: str, *, role: str = "sources.gpt2", attentio
 
 def _model_type(source: Source, role: str) -> str | None:
     """The `model_type` of a model source, read from its config only (no weights)."""
-    from transformers import AutoConfig
-
     if source.kind == "path":
         path = existing_path(source, role=role)
         if path.suffix == ".gguf":
             return "gguf"
+        if (declared := _declared_model_type(path)) is not None:
+            return declared
         location = str(path)
     else:
         ensure_hub_reachable(source, role)
         location = source.value
+    from transformers import AutoConfig
+
     try:
         return AutoConfig.from_pretrained(location).model_type
     except (OSError, ValueError) as error:
@@ -77,6 +80,17 @@ def _model_type(source: Source, role: str) -> str | None:
         raise UserError(
             f"{role}: {source.text} is not a model folder: {_first_line(error)}"
         ) from None
+
+
+def _declared_model_type(folder: Path) -> str | None:
+    """The model_type a folder's config.json names (what AutoConfig reads first), without
+    importing transformers; None when there is no readable one (AutoConfig then says why)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    declared = config.get("model_type") if isinstance(config, dict) else None
+    return declared if isinstance(declared, str) else None
 
 
 def load_tokenizer(source_text: str, *, role: str, demo_builder=None):
