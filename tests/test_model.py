@@ -143,7 +143,9 @@ def test_a_saved_folder_loads_without_transformers_and_matches_its_loader(tmp_pa
     ours = GPT2LMHead(GPT2Config(**SMALL, dropout=0.1)).eval()
     target = tmp_path / "saved"
     ours.save_pretrained(target)
+    rng = torch.get_rng_state()
     direct = GPT2LMHead.from_pretrained(target)
+    assert torch.equal(torch.get_rng_state(), rng), "loading must not move the global RNG"
     via_hf = GPT2LMHead.from_hf_model(transformers.GPT2LMHeadModel.from_pretrained(target).eval())
     assert direct.config == via_hf.config == ours.config
     assert not direct.training

@@ -433,7 +433,10 @@ class GPT2LMHead(nn.Module):
         except (SafetensorError, OSError):
             return None
         config = GPT2Config.from_hf(_DefaultsOf(hf_config), dropout=dropout)
-        with torch.device("meta"):
+        # Built on the CPU: a random init on the meta device imports torch's compiler (over a
+        # second), more than initialising the weights costs. The global RNG is left as it was,
+        # so loading a model never shifts a later seeded draw.
+        with torch.random.fork_rng(devices=[]):
             model = cls(config)
         expected = {key for key in model.state_dict() if key != "lm_head.weight"}
         if set(source) != expected or any(t.dtype != torch.float32 for t in source.values()):

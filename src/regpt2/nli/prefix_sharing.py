@@ -10,6 +10,7 @@ work on XNLI. Models without a cache (the hand-written GPT-2) are scored prompt 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -77,10 +78,13 @@ def token_saving(sequences: Sequence[Sequence[int]], groups: Sequence[PrefixGrou
 
 def supports_prefix_cache(model: torch.nn.Module) -> bool:
     """True for a transformers model (or a PEFT model around one): it takes `past_key_values`."""
-    from transformers import PreTrainedModel
-
+    # No such model exists before transformers' modeling module is imported; importing it only
+    # to answer no (the hand-written GPT-2) would cost every scoring stage most of a second.
+    modeling = sys.modules.get("transformers.modeling_utils")
+    if modeling is None:
+        return False
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return isinstance(base, PreTrainedModel)
+    return isinstance(base, modeling.PreTrainedModel)
 
 
 def _cache_parameter(model: torch.nn.Module) -> str:
