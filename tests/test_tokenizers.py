@@ -135,6 +135,23 @@ def test_demo_bpe_trains_saves_reloads(tmp_path: Path):
     assert reloaded.padding_side == "right"
 
 
+def test_a_saved_fast_tokenizer_loads_as_autotokenizer_loads_it(tmp_path: Path):
+    """The project's own tokenizer folders skip AutoTokenizer's registry (start-up time); the
+    tokenizer is the one AutoTokenizer gives: same class, specials, settings and ids."""
+    from transformers import AutoTokenizer
+
+    train_demo_bpe(DEMO_TEXTS, vocab_size=300).save_pretrained(tmp_path / "tok")
+    direct = load_tokenizer_folder(tmp_path / "tok")
+    auto = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    auto.padding_side = "right"
+    assert type(direct) is type(auto)
+    assert direct.special_tokens_map == auto.special_tokens_map
+    assert direct.get_vocab() == auto.get_vocab()
+    assert direct.init_kwargs == auto.init_kwargs
+    texts = DEMO_TEXTS[:5] + MULTILINGUAL
+    assert direct(texts, padding=True) == auto(texts, padding=True)
+
+
 @pytest.mark.parametrize("texts, size", [([], 300), (["", ""], 300), (DEMO_TEXTS, 100)])
 def test_demo_bpe_bad_input(texts, size):
     with pytest.raises(UserError):
