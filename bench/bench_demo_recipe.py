@@ -1,7 +1,8 @@
 """Compare demo fine-tuning recipes: robustness and training time, against params.yaml's.
 
 Each recipe trains the seed-robustness test's cases (tests/test_demo_robustness.py: a freshly
-initialised demo base, one thread per run) with seeds 0-2. A recipe passes where every seed's
+initialised demo base, or with --base a saved model such as the pipeline's pretrained GPT-2;
+one thread per run) with seeds 0-2. A recipe passes where every seed's
 lower 95% bound clears chance by the test's margin and every two seeds' intervals overlap; its
 time is the mean training seconds per run, as a ratio to params.yaml's recipe measured in the
 same run (so a busy machine slows both alike).
@@ -54,14 +55,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=sorted(LANGUAGES))
     parser.add_argument("candidates", nargs="+", help='e.g. "batch_size=32 lr=0.002"')
+    parser.add_argument("--base", help="a saved model folder (data/models/pretrain) to start from")
+    parser.add_argument("--languages", help="comma-separated, instead of the test's")
     args = parser.parse_args()
+    languages = args.languages.split(",") if args.languages else LANGUAGES[args.stage]
+    base = str(Path(args.base).resolve()) if args.base else None
     recipes = {"params.yaml": {}} | {text: parse_changes(text) for text in args.candidates}
-    jobs = [
-        (name, language, seed)
-        for name in recipes
-        for language in LANGUAGES[args.stage]
-        for seed in SEEDS
-    ]
+    jobs = [(name, language, seed) for name in recipes for language in languages for seed in SEEDS]
     context = multiprocessing.get_context("spawn")
     with (
         tempfile.TemporaryDirectory() as scratch,
@@ -69,7 +69,7 @@ def main() -> None:
     ):
         futures = {
             (name, language, seed): pool.submit(
-                train_and_score, args.stage, language, seed, scratch, recipes[name]
+                train_and_score, args.stage, language, seed, scratch, recipes[name], base
             )
             for name, language, seed in jobs
         }
@@ -79,7 +79,7 @@ def main() -> None:
     for name in recipes:
         seconds = _mean_seconds(scores, name)
         print(f"\n{name}: {seconds:.1f} s per run, {seconds / baseline:.2f}x params.yaml's")
-        for language in LANGUAGES[args.stage]:
+        for language in languages:
             runs = [scores[(name, language, seed)] for seed in SEEDS]
             cells = ", ".join(
                 f"{s['accuracy']:.1f} [{s['low']:.1f}, {s['high']:.1f}]" for s in runs

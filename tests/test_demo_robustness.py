@@ -35,6 +35,7 @@ from regpt2.gpt2.model import GPT2LMHead
 from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
 from regpt2.nli.finetune import train_languages
 from regpt2.sources.data import XnliRows, load_pretrain_documents
+from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import train_demo_bpe
 
 pytestmark = pytest.mark.e2e
@@ -74,22 +75,28 @@ def recipe(params, stage: str, language: str):
     return section.training, section.languages[language]
 
 
-def train_and_score(stage: str, language: str, seed: int, workdir: str, changes=None) -> dict:
+def train_and_score(
+    stage: str, language: str, seed: int, workdir: str, changes=None, base: str | None = None
+) -> dict:
     """One seed of one recipe (params.yaml's, with `changes` to its training block), on one
-    thread (in a worker process): the test strict accuracy, its 95% interval and the training
-    time in seconds (bench/bench_demo_recipe.py compares recipes with it)."""
+    thread (in a worker process), from a fresh base or (`base`) a saved model folder: the test
+    strict accuracy, its 95% interval and the training time in seconds
+    (bench/bench_demo_recipe.py compares recipes with it)."""
     torch.set_num_threads(1)
     os.chdir(workdir)  # training checkpoints go under ./data/checkpoints
     params = load_params(PROJECT_ROOT / "params.yaml")
     training, subset = recipe(params, stage, language)
-    documents = load_pretrain_documents(
-        params.sources.pretrain_text,
-        demo_documents=params.demo.pretrain_documents,
-        demo_other_language_documents=params.demo.pretrain_other_language_documents,
-    )
-    tokenizer = train_demo_bpe(documents, params.demo.tokenizer_vocab_size)
     rows = XnliRows.of(params.sources.xnli, params.demo)
-    model = _base(params, tokenizer)
+    if base is None:
+        documents = load_pretrain_documents(
+            params.sources.pretrain_text,
+            demo_documents=params.demo.pretrain_documents,
+            demo_other_language_documents=params.demo.pretrain_other_language_documents,
+        )
+        tokenizer = train_demo_bpe(documents, params.demo.tokenizer_vocab_size)
+        model = _base(params, tokenizer)
+    else:
+        model, tokenizer = load_pretrained_lm(base, role="base")
     seed_everything(seed)
     started = time.perf_counter()
     train_languages(
