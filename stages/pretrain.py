@@ -7,14 +7,14 @@ import torch
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
-from regpt2.core.io import atomic_path, write_json
+from regpt2.core.io import atomic_path
 from regpt2.core.seeding import seed_everything
 from regpt2.gpt2.config import GPT2Config
 from regpt2.gpt2.model import GPT2LMHead
 from regpt2.gpt2.pretraining import evaluate_lm, lm_losses, load_tokens
 from regpt2.sources.tokenizers import load_tokenizer_folder, save_model_folder
 from regpt2.training.checkpoint import digest
-from regpt2.training.loop import LoopConfig, timing, train, write_loss_curve
+from regpt2.training.loop import LoopConfig, record_run, train
 
 
 def main() -> None:
@@ -63,11 +63,13 @@ def main() -> None:
 
     with atomic_path("data/models/pretrain") as folder:
         save_model_folder(model, tokenizer, folder)
-    write_loss_curve(Path("data/plots/pretrain_loss.csv"), result)
     padded = result.extras["loss_with_padding"]
     real = result.extras["loss_real_tokens"]
     last_epoch = len(padded) // settings.training.epochs
-    write_json(
+    record_run(
+        "pretrain",
+        result,
+        seconds,
         "metrics/pretrain.json",
         {
             # The study's "Global Avg Train Loss": cumulative mean of the per-step loss over all
@@ -82,7 +84,6 @@ def main() -> None:
             "parameters": model.num_parameters(),
         },
     )
-    write_json("data/timings/pretrain.json", timing(result, seconds))
 
 
 if __name__ == "__main__":

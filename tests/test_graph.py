@@ -112,3 +112,23 @@ def test_report_declares_every_setting_it_compares_with_the_study():
         if not any(key == param or key.startswith(param + ".") for param in declared)
     ]
     assert undeclared == []
+
+
+def test_plotted_files_are_stage_outputs_for_the_languages_in_params():
+    """dvc.yaml's `plots:` cannot loop, so it lists the per-language loss curves by hand: they
+    must be exactly those of finetune_per_lang.languages, and every plotted file an output."""
+    document = YAML(typ="safe").load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    params = YAML(typ="safe").load((PROJECT_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    languages = list(params["finetune_per_lang"]["languages"])
+    plotted = [path for plot in document["plots"] for spec in plot.values() for path in spec["y"]]
+    outputs = set()
+    for stage in document["stages"].values():
+        body = stage.get("do", stage)
+        items = languages if "${key}" in str(body["outs"]) else [None]
+        for out in body["outs"]:
+            path = next(iter(out)) if isinstance(out, dict) else out
+            outputs |= {path.replace("${key}", str(item)) for item in items}
+    per_language = [path for path in plotted if path.startswith("data/plots/finetune_per_lang/")]
+    assert per_language == [f"data/plots/finetune_per_lang/{lang}_loss.csv" for lang in languages]
+    not_made = [path for path in plotted if path not in outputs]
+    assert not not_made, f"plotted but written by no stage: {not_made}"

@@ -14,6 +14,8 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    # The running interpreter fixed its string-hash seed when it started; this reaches only the
+    # processes it starts from now on (and keeps a seed the user set).
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -240,11 +240,6 @@ class GPT2LMHead(nn.Module):
     def _attention_mask(self, attention_mask: torch.Tensor, batch: int, seq: int) -> torch.Tensor:
         """Boolean (B, 1, T, T) mask from a (B, T) 1/0 key padding mask, combined with causality.
         Rows with nothing visible (padding before any real token) attend to every key."""
-        if attention_mask.shape != (batch, seq):
-            raise UserError(
-                f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
-                f"{(batch, seq)} like input_ids"
-            )
         keys = attention_mask.to(device=self.device, dtype=torch.bool)
         causal = torch.ones(seq, seq, dtype=torch.bool, device=keys.device).tril()
         mask = causal & keys[:, None, :]  # (B, T, T)
@@ -322,15 +317,16 @@ class GPT2LMHead(nn.Module):
                 f"sequence length {seq} exceeds the model's context n_positions="
                 f"{self.config.n_positions}; truncate the inputs"
             )
-        # An all-ones mask takes the fast is_causal path.
-        if attention_mask is not None and not bool(attention_mask.all()):
-            return self._attention_mask(attention_mask, batch, seq)
-        if attention_mask is not None and attention_mask.shape != (batch, seq):
+        if attention_mask is None:
+            return None
+        if attention_mask.shape != (batch, seq):
             raise UserError(
                 f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
                 f"{(batch, seq)} like input_ids"
             )
-        return None
+        if bool(attention_mask.all()):
+            return None  # no padding: the fast is_causal path
+        return self._attention_mask(attention_mask, batch, seq)
 
     # ------------------------------------------------------------------ HF import / export
     def hf_state_dict(self) -> dict[str, torch.Tensor]:

@@ -16,21 +16,13 @@ import torch.nn.functional as F
 from regpt2.config.params import Nli, Subset, Training
 from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.errors import UserError
-from regpt2.core.io import write_json
 from regpt2.core.precision import use_bf16
 from regpt2.nli.evaluate import make_prompt, model_context
 from regpt2.nli.prompts import NliPrompt
 from regpt2.nli.scorer import label_position_logits, predict
 from regpt2.sources.data import NliExample, XnliRows, take_subset
 from regpt2.training.checkpoint import digest
-from regpt2.training.loop import (
-    LoopConfig,
-    TrainResult,
-    pick_device,
-    timing,
-    train,
-    write_loss_curve,
-)
+from regpt2.training.loop import LoopConfig, TrainResult, pick_device, record_run, train
 
 
 def training_rows(
@@ -172,9 +164,7 @@ def training_summary(result: TrainResult, counts: dict) -> dict:
 def record_training(
     name: str, result: TrainResult, counts: dict, seconds: float, **extra: int
 ) -> None:
-    """A fine-tuning run's records beside its model (data/models/NAME): the loss curve
-    (data/plots/NAME_loss.csv), the wall time (data/timings/NAME.json, never a metric) and the
-    training summary (metrics/training/NAME.json), plus `extra` numbers."""
-    write_loss_curve(Path(f"data/plots/{name}_loss.csv"), result)
-    write_json(f"data/timings/{name}.json", timing(result, seconds))
-    write_json(f"metrics/training/{name}.json", {**training_summary(result, counts), **extra})
+    """A fine-tuning run's records (`record_run`), its metrics the training summary
+    (metrics/training/NAME.json) plus `extra` numbers."""
+    summary = {**training_summary(result, counts), **extra}
+    record_run(name, result, seconds, f"metrics/training/{name}.json", summary)

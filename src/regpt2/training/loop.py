@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from regpt2.core import distributed
 from regpt2.core.errors import UserError, when_stage_succeeds
-from regpt2.core.io import atomic_path
+from regpt2.core.io import atomic_path, write_json
 from regpt2.core.precision import Bf16Setting, autocast, use_bf16
 from regpt2.training.checkpoint import (
     Checkpoint,
@@ -401,3 +401,11 @@ def timing(result: TrainResult, seconds: float) -> dict:
         "train_tokens_per_second": round(result.tokens_seen / seconds, 1) if seconds else None,
         "bf16": result.bf16_used,
     }
+
+
+def record_run(name: str, result: TrainResult, seconds: float, metrics_path: str, metrics: dict):
+    """A training run's records beside its model: the loss curve (data/plots/NAME_loss.csv), the
+    wall time (data/timings/NAME.json, never a metric) and its metrics file."""
+    write_loss_curve(Path(f"data/plots/{name}_loss.csv"), result)
+    write_json(f"data/timings/{name}.json", timing(result, seconds))
+    write_json(metrics_path, metrics)
