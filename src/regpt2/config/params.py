@@ -8,6 +8,7 @@ silently different experiment.
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -282,6 +283,35 @@ class FinetuneAll(Subset, TestSet):
     training: Training
 
 
+def translation_template_problem(template: object) -> str | None:
+    """Why `template` cannot be a translation prompt, or None: it needs {text}, may use {lang},
+    nothing else, and must render. The one rule for params.yaml's check and the translate study
+    (here, so that checking params.yaml never imports torch)."""
+    if not isinstance(template, str) or not template.strip():
+        return "is empty; it needs a {text} field"
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
+        template.format(lang="English", text="source sentence")
+    except (KeyError, IndexError, ValueError) as error:
+        return (
+            f"cannot be rendered ({type(error).__name__}: {error}); only {{lang}} and {{text}} may "
+            "appear in braces (write {{ or }} for a literal brace)"
+        )
+    odd = [name for name, spec, conv in fields if name not in ("lang", "text") or spec or conv]
+    if odd:
+        return (
+            f"has field {{{odd[0]}}}; only {{lang}} and {{text}} are allowed, without format "
+            "specs or conversions"
+        )
+    if "text" not in {name for name, _, _ in fields}:
+        return "has no {text} field for the sentence to translate"
+    return None
+
+
 class Translate(Section):
     seed: int
     languages: Languages
@@ -312,36 +342,11 @@ class Translate(Section):
     @field_validator("templates")
     @classmethod
     def _templates_render(cls, templates: list[str]) -> list[str]:
-        """The same rule as `regpt2.studies.translate.validate_template`, checked without importing
-        torch: each template needs {text}, may use {lang}, nothing else, and must render."""
-        import string
-
         if not templates:
             raise ValueError("give at least one translation template")
         for number, template in enumerate(templates, start=1):
-            where = f"template {number} ({template!r})"
-            try:
-                fields = [
-                    (name, spec, conversion)
-                    for _, name, spec, conversion in string.Formatter().parse(template)
-                    if name is not None
-                ]
-                template.format(lang="English", text="source sentence")
-            except (KeyError, IndexError, ValueError) as error:
-                raise ValueError(
-                    f"{where} cannot be rendered ({type(error).__name__}: {error}); only {{lang}} "
-                    "and {text} may appear in braces (write {{ or }} for a literal brace)"
-                ) from None
-            odd = [
-                name for name, spec, conv in fields if name not in ("lang", "text") or spec or conv
-            ]
-            if odd:
-                raise ValueError(
-                    f"{where} has field {{{odd[0]}}}; only {{lang}} and {{text}} are allowed, "
-                    "without format specs or conversions"
-                )
-            if "text" not in {name for name, _, _ in fields}:
-                raise ValueError(f"{where} has no {{text}} field for the sentence to translate")
+            if problem := translation_template_problem(template):
+                raise ValueError(f"template {number} ({template!r}) {problem}")
         return templates
 
 

@@ -24,12 +24,12 @@ GPT-2 is converted to HF before it reaches this module.
 from __future__ import annotations
 
 import math
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
+from regpt2.config.params import translation_template_problem
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LANGUAGE_NAMES
 from regpt2.core.stats import correlate
@@ -49,9 +49,6 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
     "English translation: '{text}'",
 )
 
-#: Placeholders a template may use: the language's English name and the source sentence.
-TEMPLATE_FIELDS = frozenset({"lang", "text"})
-
 
 # --------------------------------------------------------------------------- templates, languages
 
@@ -67,28 +64,9 @@ def language_name(lang: str) -> str:
 
 
 def validate_template(template: str) -> str:
-    """Return `template` if it is usable: it needs `{text}`, may use `{lang}`, nothing else."""
-    if not isinstance(template, str) or not template.strip():
-        raise UserError(f"translate: template {template!r} is empty; it needs a {{text}} field")
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as error:
-        raise UserError(
-            f"translate: template {template!r} is malformed ({error}); write literal braces as "
-            "{{ and }}"
-        ) from None
-    names = set()
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if name not in TEMPLATE_FIELDS or spec or conversion:
-            raise UserError(
-                f"translate: template {template!r} has field {{{name}}}; only {{lang}} and "
-                "{text} are allowed, without format specs or conversions"
-            )
-        names.add(name)
-    if "text" not in names:
-        raise UserError(f"translate: template {template!r} has no {{text}} field for the source")
+    """Return `template` if it is usable (`translation_template_problem` says what is not)."""
+    if problem := translation_template_problem(template):
+        raise UserError(f"translate: template {template!r} {problem}")
     return template
 
 
