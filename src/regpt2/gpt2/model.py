@@ -29,6 +29,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -62,14 +63,6 @@ def hf_no_init() -> contextlib.AbstractContextManager:
         except ImportError:  # pragma: no cover
             return contextlib.nullcontext()
     return no_init_weights()
-
-
-class _DefaultsOf:
-    """A config.json's values as attributes (what `GPT2Config.from_hf` reads); missing keys
-    read as absent, so from_hf applies transformers' GPT-2 defaults."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 @dataclass
@@ -428,7 +421,7 @@ class GPT2LMHead(nn.Module):
             source = load_file(weights_path)
         except (SafetensorError, OSError):
             return None
-        config = GPT2Config.from_hf(_DefaultsOf(hf_config), dropout=dropout)
+        config = GPT2Config.from_hf(SimpleNamespace(**hf_config), dropout=dropout)
         # Built on the CPU: a random init on the meta device imports torch's compiler (over a
         # second), more than initialising the weights costs. The global RNG is left as it was,
         # so loading a model never shifts a later seeded draw.

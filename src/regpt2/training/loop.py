@@ -403,7 +403,9 @@ def timing(result: TrainResult, seconds: float) -> dict:
     }
 
 
-def record_run(name: str, result: TrainResult, seconds: float, metrics_path: str, metrics: dict):
+def record_run(
+    name: str, result: TrainResult, seconds: float, metrics_path: str, metrics: dict
+) -> None:
     """A training run's records beside its model: the loss curve (data/plots/NAME_loss.csv), the
     wall time (data/timings/NAME.json, never a metric) and its metrics file."""
     write_loss_curve(Path(f"data/plots/{name}_loss.csv"), result)
