@@ -162,16 +162,16 @@ def projection(rates: dict[str, float]) -> None:
 
     evaluations = TRAIN_ROWS // 4 // 10_000  # batch 4, a dev score every 10,000 steps
     stages = {
-        "train_en (392,702 rows, 1 epoch)": tokens(["en"], TRAIN_ROWS) / gpt2_train
+        "finetune_en (392,702 rows, 1 epoch)": tokens(["en"], TRAIN_ROWS) / gpt2_train
         + evaluations * tokens(["en"], DEV_ROWS) / gpt2_score,
-        "finetune_en (5,010 test rows)": tokens(["en"], TEST_ROWS) / gpt2_score,
+        "finetune_en_test (5,010 test rows)": tokens(["en"], TEST_ROWS) / gpt2_score,
         "zeroshot (15 x 5,010)": tokens(ALL, TEST_ROWS) / gpt2_score,
-        "train_per_lang (7 x 3,927 rows)": tokens(PER_LANG, SUBSET_ROWS) / gpt2_train,
-        "finetune_per_lang (7 x 5,010)": tokens(PER_LANG, TEST_ROWS) / gpt2_score,
-        "train_all (8 x 3,927 rows)": tokens(["en", *PER_LANG], SUBSET_ROWS) / gpt2_train,
-        "finetune_all (15 x 5,010)": tokens(ALL, TEST_ROWS) / gpt2_score,
-        "train_lora (392,702 rows, 1 epoch)": tokens(["en"], TRAIN_ROWS, 1) / qwen_train,
-        "qwen_lora (15 x 5,010)": tokens(ALL, TEST_ROWS, 1) / qwen_score,
+        "finetune_per_lang (7 x 3,927 rows)": tokens(PER_LANG, SUBSET_ROWS) / gpt2_train,
+        "finetune_per_lang_test (7 x 5,010)": tokens(PER_LANG, TEST_ROWS) / gpt2_score,
+        "finetune_all (8 x 3,927 rows)": tokens(["en", *PER_LANG], SUBSET_ROWS) / gpt2_train,
+        "finetune_all_test (15 x 5,010)": tokens(ALL, TEST_ROWS) / gpt2_score,
+        "qwen_lora (392,702 rows, 1 epoch)": tokens(["en"], TRAIN_ROWS, 1) / qwen_train,
+        "qwen_lora_test (15 x 5,010)": tokens(ALL, TEST_ROWS, 1) / qwen_score,
     }
     print("\nprojected paper-profile time per stage on this device (compute only; process start,")
     print("loading and the small tokenize/pretrain/translate/probe stages not included):")

@@ -1,6 +1,7 @@
 """Stage `finetune_all`: one GPT-2 fine-tuned on English plus the selected languages (shuffled
-together), scored on every language. `train` (train_all) writes the model, `evaluate`
-(finetune_all) scores it; the comparison with zero-shot and per-language runs is `analyze`'s."""
+together), scored on every language. `train` (DVC stage finetune_all) writes the model,
+`evaluate` (finetune_all_test) scores it; comparing it with zero-shot and per-language runs is
+`analyze`'s."""
 
 import time
 
@@ -44,7 +45,7 @@ def train() -> None:
 def evaluate() -> None:
     params = load_params()
     settings = params.finetune_all
-    model, tokenizer = load_pretrained_lm(MODEL, role="train_all output")
+    model, tokenizer = load_pretrained_lm(MODEL, role="finetune_all output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     rows = XnliRows.of(params.sources.xnli, params.demo)
     languages = evaluate_languages(

@@ -1,6 +1,6 @@
 """Stage `finetune_en`: fine-tune the pretrained GPT-2 on English NLI (label-token loss).
 
-`train` (DVC stage train_en) writes the model; `evaluate` (DVC stage finetune_en) scores it on
+`train` (DVC stage finetune_en) writes the model; `evaluate` (finetune_en_test) scores it on
 the English test set."""
 
 import time
@@ -43,7 +43,7 @@ def train() -> None:
 def evaluate() -> None:
     params = load_params()
     settings = params.finetune_en
-    model, tokenizer = load_pretrained_lm(MODEL, role="train_en output")
+    model, tokenizer = load_pretrained_lm(MODEL, role="finetune_en output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     lang = settings.language
     rows = XnliRows.of(params.sources.xnli, params.demo)

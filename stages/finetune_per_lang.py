@@ -1,6 +1,6 @@
 """Stage `finetune_per_lang`: GPT-2 fine-tuned on one language's own data (a subset of its
 training split), scored on that language. One DVC stage pair per language: `train LANG`
-(train_per_lang@LANG) writes the model, `evaluate LANG` (finetune_per_lang@LANG) scores it.
+(finetune_per_lang@LANG) writes the model, `evaluate LANG` (finetune_per_lang_test@LANG) scores it.
 
 Every run starts from the model `finetune_per_lang.start` names: the pretrained GPT-2
 (`sources.gpt2`, the study) or the English fine-tuned model. `start` (DVC stage per_lang_start)
@@ -29,7 +29,7 @@ def start_model(params: Params) -> tuple[str, str]:
     """(source, its name in messages) of the model the per-language runs start from."""
     if params.finetune_per_lang.start == "pretrained":
         return params.sources.gpt2, "sources.gpt2"
-    return ENGLISH_MODEL, "train_en output"
+    return ENGLISH_MODEL, "finetune_en output"
 
 
 def start() -> None:
@@ -80,7 +80,9 @@ def evaluate(lang: str) -> None:
     params = load_params()
     lang = listed(params, lang)
     settings = params.finetune_per_lang
-    model, tokenizer = load_pretrained_lm(model_folder(lang), role=f"train_per_lang@{lang} output")
+    model, tokenizer = load_pretrained_lm(
+        model_folder(lang), role=f"finetune_per_lang@{lang} output"
+    )
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     rows = XnliRows.of(params.sources.xnli, params.demo)
     evaluation = evaluate_languages(

@@ -1,6 +1,6 @@
 """Stage `qwen_lora`: LoRA fine-tuning of a modern multilingual LM on English NLI (peft), through
-the same training loop and evaluator as GPT-2. `train` (train_lora) writes the adapter folder,
-which loads on its own in PEFT; `evaluate` (qwen_lora) scores it on every language."""
+the same training loop and evaluator as GPT-2. `train` (DVC stage qwen_lora) writes the adapter
+folder, which loads on its own in PEFT; `evaluate` (qwen_lora_test) scores it on every language."""
 
 import copy
 import time
@@ -65,7 +65,7 @@ def train() -> None:
 def evaluate() -> None:
     params = load_params()
     settings = params.qwen_lora
-    model, tokenizer = load_adapter_model(Path(ADAPTER), role="train_lora output")
+    model, tokenizer = load_adapter_model(Path(ADAPTER), role="qwen_lora output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     languages = evaluate_languages(
         model,

@@ -1,21 +1,64 @@
-"""Stages `sources@NAME` and `gpt2_source`: fingerprint one source of params.yaml into
-data/sources/NAME.json (regpt2.sources.fingerprint says why). Both run at every `dvc repro`
-and take a second; what reads the source reruns only when the fingerprint changes.
+"""Stages `source_links`, `sources@NAME` and `gpt2_source`: make each source of params.yaml
+visible to DVC, then fingerprint it into data/sources/NAME.json (regpt2.sources.fingerprint
+says why).
+
+A source can be a local path anywhere (the offline profile reads ../shared), which dvc.yaml
+cannot name because the same param can also be `demo` or `hub:ID`. `source_links` (rerun when a
+source param changes) makes data/sources/links/NAME a symbolic link to a local source, or a
+small file holding the param's text otherwise; DVC hashes what a link points to, so
+`sources@NAME` depends on it and reruns when the source's files change, and only then. What
+reads the source reruns only when the fingerprint changes.
 
 `gpt2` is a stage of its own because its demo value is the pretrain stage's output: it must
 run after `pretrain`, while `tokenize`, upstream of `pretrain`, needs the other fingerprints. It
 also writes data/sources/gpt2_tokenizer.json, the fingerprint of that model's tokenizer alone,
 for `fertility`, which reads nothing else of the model."""
 
+import os
 from functools import partial
+from pathlib import Path
 
 from regpt2.config.params import load_params
-from regpt2.core.errors import run_stage
-from regpt2.core.io import write_json
+from regpt2.core.errors import UserError, run_stage
+from regpt2.core.io import write_json, write_text
 from regpt2.sources.fingerprint import fingerprint
+from regpt2.sources.resolve import parse_source
 from stages import command
 
 NAMES = ("pretrain_text", "tokenizer", "xnli", "gpt2", "qwen", "qwen_tokenizer")
+LINKS = Path("data/sources/links")
+
+
+def write_links() -> None:
+    """data/sources/links/NAME (a link to a local source, else the param's text) and, as the
+    stage's output, data/sources/links/NAME.txt (the param's text). Every source is checked
+    before anything is written."""
+    sources = load_params().sources
+    targets = {name: _link_target(name, getattr(sources, name)) for name in NAMES}
+    LINKS.mkdir(parents=True, exist_ok=True)
+    for name, target in targets.items():
+        text = getattr(sources, name)
+        temporary = LINKS / f".{name}.new"
+        temporary.unlink(missing_ok=True)
+        if target is None:
+            temporary.write_text(text + "\n", encoding="utf-8")
+        else:
+            temporary.symlink_to(target)
+        os.replace(temporary, LINKS / name)
+        write_text(LINKS / f"{name}.txt", text + "\n")
+
+
+def _link_target(name: str, text: str) -> Path | None:
+    """The absolute path a local source's link points to; None for any other source."""
+    source = parse_source(text, role=f"sources.{name}")
+    if source.kind != "path":
+        return None
+    target = source.path.resolve()
+    # A path under data/ may be a stage output still to come (the demo's GPT-2 is pretrain's
+    # model); any other must exist now.
+    if not target.exists() and not target.is_relative_to(Path.cwd().resolve() / "data"):
+        raise UserError(f"sources.{name}: local path {text!r} does not exist")
+    return target
 
 
 def write_fingerprint(name: str) -> None:
@@ -27,5 +70,6 @@ def write_fingerprint(name: str) -> None:
 
 
 if __name__ == "__main__":
-    commands = {name: partial(write_fingerprint, name) for name in NAMES}
-    run_stage(command(commands, f"python -m stages.sources {{{'|'.join(NAMES)}}}"))
+    commands = {"links": write_links} | {name: partial(write_fingerprint, name) for name in NAMES}
+    usage = f"python -m stages.sources {{links|{'|'.join(NAMES)}}}"
+    run_stage(command(commands, usage))

@@ -27,6 +27,13 @@ def test_gpu_check_runs_on_cpu_tiny():
     for name in ("GPT-2 train", "GPT-2 score", "Qwen2-0.5B train", "Qwen2-0.5B score"):
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert re.search(r"[\d,]+ tokens/s .* peak memory +[\d.]+ GB +bf16 True", line), line
-    for stage in ("train_en", "zeroshot", "train_per_lang", "train_all", "train_lora", "qwen_lora"):
+    for stage in (
+        "finetune_en",
+        "zeroshot",
+        "finetune_per_lang",
+        "finetune_all",
+        "qwen_lora",
+        "qwen_lora_test",
+    ):
         assert re.search(rf"^  {stage} .* [\d.]+ min$", out, re.M), (stage, out)
     assert "2-process torchrun smoke test: world 2, backend gloo" in out, out

@@ -1,19 +1,22 @@
 """The DVC graph's promise, checked statically: every stage depends on exactly the code it
-runs (its script and the project modules it imports, transitively, imports inside functions
-too), and every stage reads its params through the keys dvc.yaml declares."""
+runs (its script's code fingerprint: the project modules it imports, transitively, imports
+inside functions too), and every stage reads its params through the keys dvc.yaml declares."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
-from import_closure import import_closure
 from ruamel.yaml import YAML
+
+from regpt2.core.code_closure import code_fingerprint, import_closure, stage_scripts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Code: the project's modules and the package data beside them (see import_closure).
 CODE = re.compile(r"^(src/regpt2|stages)/.*\.(py|html|css|json)$")
+FINGERPRINTS = "fingerprint_code"
 
 
 def _stages() -> dict[str, dict]:
@@ -28,15 +31,49 @@ def _script(stage: dict) -> Path:
     return PROJECT_ROOT / (found.group(1).replace(".", "/") + ".py")
 
 
-@pytest.mark.parametrize("name", sorted(_stages()))
-def test_code_deps_are_exactly_the_import_closure(name: str):
+@pytest.mark.parametrize("name", sorted(set(_stages()) - {FINGERPRINTS}))
+def test_code_dep_is_the_scripts_fingerprint(name: str):
+    """One code dep per stage, its script's fingerprint, and no code file listed by hand (it
+    would rerun the stage on an edit its fingerprint already covers, or on none)."""
     stage = _stages()[name]
-    declared = {dep for dep in stage["deps"] if CODE.match(dep)}
-    needed = import_closure(PROJECT_ROOT, _script(stage))
-    missing, extra = sorted(needed - declared), sorted(declared - needed)
-    assert not missing and not extra, (
-        f"dvc.yaml stage {name!r}: add to deps {missing}; remove from deps {extra}"
+    code = [dep for dep in stage["deps"] if CODE.match(dep) or dep.startswith("data/code/")]
+    assert code == [f"data/code/{_script(stage).stem}.sha256"], name
+
+
+def test_fingerprint_stage_watches_every_file_a_stage_runs():
+    watched = _stages()[FINGERPRINTS]["deps"]
+    for script in stage_scripts(PROJECT_ROOT):
+        for path in import_closure(PROJECT_ROOT, script):
+            assert any(path.startswith(folder + "/") for folder in watched), path
+    outputs = _stages()[FINGERPRINTS]["outs"]
+    assert outputs == ["data/code"]
+
+
+def test_fingerprint_lists_each_file_the_script_runs_with_its_sha256():
+    script = PROJECT_ROOT / "stages" / "zeroshot.py"
+    lines = code_fingerprint(PROJECT_ROOT, script).splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+    assert lines[0].endswith("  stages/zeroshot.py")
+    assert set(listed) == import_closure(PROJECT_ROOT, script)
+    for path, digest in listed.items():
+        assert hashlib.sha256((PROJECT_ROOT / path).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("script", ["zeroshot", "untuned"])
+def test_scoring_runs_no_training_code(script: str):
+    """Editing the loop, the checkpoints or the optimizer never reruns zero-shot scoring."""
+    closure = import_closure(PROJECT_ROOT, PROJECT_ROOT / "stages" / f"{script}.py")
+    training = sorted(
+        path
+        for path in closure
+        if path.startswith("src/regpt2/training/") or path == "src/regpt2/gpt2/optim.py"
     )
+    assert training == []
+
+
+def test_no_stage_runs_at_every_repro():
+    """`dvc status` right after `dvc repro` reads clean only if no stage is always changed."""
+    assert not [name for name, stage in _stages().items() if stage.get("always_changed")]
 
 
 def test_every_stage_script_is_a_stage():

@@ -46,36 +46,37 @@ PER_LANGUAGE = ("es", "fr", "de", "bg", "ar", "el", "hi")
 # ---- what reruns when: the change-impact table (README, "What reruns when", matches it).
 # Each row: an edit, and the exact set of stages it reruns: those `dvc status` then reports as
 # changed, and everything downstream of them. A new stage adds itself to the rows that reach it.
-TRAIN_PER_LANG = {f"train_per_lang@{lang}" for lang in PER_LANGUAGE}
-EVAL_PER_LANG = {f"finetune_per_lang@{lang}" for lang in PER_LANGUAGE}
+TRAIN_PER_LANG = {f"finetune_per_lang@{lang}" for lang in PER_LANGUAGE}
+EVAL_PER_LANG = {f"finetune_per_lang_test@{lang}" for lang in PER_LANGUAGE}
 UNTUNED = {"untuned@gpt2", "untuned@qwen"}
-EVALUATIONS = {"finetune_en", "zeroshot", "finetune_all", "qwen_lora"} | EVAL_PER_LANG | UNTUNED
-TRAININGS = {"train_en", "train_all", "train_lora"} | TRAIN_PER_LANG
+EVALUATIONS = {"finetune_en_test", "zeroshot", "finetune_all_test", "qwen_lora_test"}
+EVALUATIONS |= EVAL_PER_LANG | UNTUNED
+TRAININGS = {"finetune_en", "finetune_all", "qwen_lora"} | TRAIN_PER_LANG
 DOWNSTREAM = {"analyze", "report"}
 CHANGE_IMPACT = [
     ("zeroshot.limit", 50, {"zeroshot"} | DOWNSTREAM),
     ("nli.bootstrap_resamples", 500, EVALUATIONS | DOWNSTREAM),
     ("nli.eval_batch_size", 16, EVALUATIONS | DOWNSTREAM),
-    ("finetune_en.test_limit", 100, {"finetune_en"} | DOWNSTREAM),  # analyze tests vs chance
+    ("finetune_en.test_limit", 100, {"finetune_en_test"} | DOWNSTREAM),  # analyze tests vs chance
     ("nli.template", "Premise: {premise}\nHypothesis: {hypothesis}\nAnswer:",
-     EVALUATIONS | TRAININGS | {"probe", "per_lang_start"} | DOWNSTREAM),  # both read train_en's
+     EVALUATIONS | TRAININGS | {"probe", "per_lang_start"} | DOWNSTREAM),  # both read finetune_en's
     ("finetune_per_lang.languages.es.fraction", 0.2,
-     {"train_per_lang@es", "finetune_per_lang@es"} | DOWNSTREAM),
+     {"finetune_per_lang@es", "finetune_per_lang_test@es"} | DOWNSTREAM),
     ("finetune_per_lang.test_limit", 100, EVAL_PER_LANG | DOWNSTREAM),
     ("translate.temperature", 0.8, {"translate"} | DOWNSTREAM),
     ("probe.rows", 50, {"probe"} | DOWNSTREAM),
     ("selection.tier1_min_accuracy", 45.0, DOWNSTREAM),
     ("sources.qwen", "data/models/some-local-lm",
-     {"sources@qwen", "train_lora", "qwen_lora", "untuned@qwen"} | DOWNSTREAM),
-    ("qwen_lora.lora.r", 4, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+     {"sources@qwen", "qwen_lora", "qwen_lora_test", "untuned@qwen"} | DOWNSTREAM),
+    ("qwen_lora.lora.r", 4, {"qwen_lora", "qwen_lora_test"} | DOWNSTREAM),
     # fertility is downstream of gpt2_source (it reads the tokenizer's fingerprint), so this
     # table counts it; DVC reruns it only when the tokenizer files themselves change.
     ("pretrain.training.lr", 0.002,
      {"pretrain", "gpt2_source", "translate", "probe", "per_lang_start", "fertility"}
-     | EVALUATIONS - {"qwen_lora", "untuned@qwen"} | TRAININGS - {"train_lora"} | DOWNSTREAM),
+     | EVALUATIONS - {"qwen_lora_test", "untuned@qwen"} | TRAININGS - {"qwen_lora"} | DOWNSTREAM),
     ("src/regpt2/core/stats.py", None,  # imported by everything that scores or compares
      EVALUATIONS | TRAININGS | {"translate", "probe", "per_lang_start"} | DOWNSTREAM),
-    ("src/regpt2/training/lora.py", None, {"train_lora", "qwen_lora"} | DOWNSTREAM),
+    ("src/regpt2/training/lora.py", None, {"qwen_lora", "qwen_lora_test"} | DOWNSTREAM),
 ]  # fmt: skip
 
 
@@ -164,10 +165,10 @@ def restore_committed_state(project: Path) -> None:
 
 
 def pending_stages(project: Path) -> dict:
-    """`dvc status --json`, less the source-fingerprint stages that only say "always changed"
-    (they run at every repro, in seconds, and their readers rerun only if a fingerprint moved)."""
-    status = json.loads(run(["dvc", "status", "--json"], project).stdout)
-    return {stage: why for stage, why in status.items() if why != ["always changed"]}
+    """`dvc status --json` once the code fingerprints and source links are current (seconds: an
+    edited file shows as a changed fingerprint of exactly the scripts that run it)."""
+    run(["dvc", "repro", "--single-item", "fingerprint_code", "source_links"], project)
+    return json.loads(run(["dvc", "status", "--json"], project).stdout)
 
 
 def stages_that_would_run(project: Path) -> set[str]:
@@ -185,6 +186,11 @@ def stages_that_would_run(project: Path) -> set[str]:
                 changed.add(downstream)
                 pending.append(downstream)
     return changed
+
+
+def test_status_reads_clean_after_repro(project: Path):
+    """Right after `dvc repro`, `dvc status` has nothing to report: no stage runs every time."""
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], project).stdout
 
 
 def test_repro_writes_every_stage_metrics(project: Path):
@@ -242,46 +248,46 @@ def test_forced_rerun_is_byte_identical(project: Path):
         lock = YAML(typ="safe").load((project / "dvc.lock").read_text())["stages"]
         return {
             out["path"]: out["md5"]
-            for stage in ("train_en", "finetune_en")
+            for stage in ("finetune_en", "finetune_en_test")
             for out in lock[stage]["outs"]
             if not out["path"].startswith("data/timings/")
         }
 
     before = output_hashes()
-    run(["dvc", "repro", "--force", "--single-item", "train_en", "finetune_en"], project)
+    run(["dvc", "repro", "--force", "--single-item", "finetune_en", "finetune_en_test"], project)
     assert output_hashes() == before
     assert json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout) == {}
     restore_committed_state(project)  # the new wall time would rerun `report`
 
 
 def test_new_content_in_a_local_source_reruns_its_readers(project: Path):
-    """A local source lies outside DVC's view; its fingerprint stage sees new file content (the
-    fertility stage reading it becomes pending) and ignores a mere touch."""
-    local = project / "data" / "local_tokenizer"
-    shutil.copytree(project / "data" / "tokenizer", local)
-    fingerprint = ["dvc", "repro", "sources@qwen_tokenizer"]
+    """A source outside the project is seen by DVC through its link: the pipeline reads clean
+    after a repro, a mere touch changes nothing, new file content makes the fingerprint stage
+    pending, and a new fingerprint the fertility stage that reads it."""
+    outside = project.parent / "outside_tokenizer"
+    shutil.copytree(project / "data" / "tokenizer", outside)
     try:
-        with edited(project, "sources.qwen_tokenizer", "data/local_tokenizer"):
+        with edited(project, "sources.qwen_tokenizer", str(outside)):
             run(["dvc", "repro", "fertility"], project)
-            assert "fertility" not in stages_that_would_run(project)
+            assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
 
-            config = local / "tokenizer_config.json"
+            config = outside / "tokenizer_config.json"
             os.utime(config)
-            run(fingerprint, project)
-            assert "fertility" not in stages_that_would_run(project)
+            assert pending_stages(project) == {}
 
             settings = json.loads(config.read_text(encoding="utf-8"))
             config.write_text(json.dumps({**settings, "note": "edited"}), encoding="utf-8")
-            run(fingerprint, project)
-            assert "fertility" in stages_that_would_run(project)
+            assert set(pending_stages(project)) == {"sources@qwen_tokenizer"}
+            run(["dvc", "repro", "--single-item", "sources@qwen_tokenizer"], project)
+            assert set(pending_stages(project)) == {"fertility"}
     finally:
-        shutil.rmtree(local)
+        shutil.rmtree(outside)
         restore_committed_state(project)
 
 
 def test_seen_params_restore_from_the_run_cache(project: Path):
     """A param set that already ran comes back from DVC's run cache: nothing retrains."""
-    stage = "train_per_lang@es"
+    stage = "finetune_per_lang@es"
     with edited(project, "finetune_per_lang.languages.es.fraction", 0.2):
         first = run(["dvc", "repro", "--single-item", stage], project).stdout
         assert f"Running stage '{stage}'" in first
@@ -348,7 +354,8 @@ def test_queued_variants_run_in_parallel(project: Path):
 
 
 def test_remote_push_then_pull_elsewhere_needs_no_rerun(project: Path, tmp_path: Path):
-    """Outputs pushed to a local-folder remote come back in a fresh clone with `dvc pull`."""
+    """Outputs pushed to a local-folder remote come back in a fresh clone with `dvc pull`; the
+    clone's `dvc repro` then only makes its own source links (seconds)."""
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "-d", "-f", "shared", str(remote)], project)
     run(["git", "add", ".dvc/config"], project)
@@ -357,7 +364,9 @@ def test_remote_push_then_pull_elsewhere_needs_no_rerun(project: Path, tmp_path:
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     run(["dvc", "pull"], clone)
-    assert pending_stages(clone) == {}
+    ran = re.findall(r"Running stage '([^']+)'", run(["dvc", "repro"], clone).stdout)
+    assert ran == ["source_links"]
+    assert json.loads(run(["dvc", "status", "--json"], clone).stdout) == {}
     for name in ("finetune_en.json", "zeroshot.json"):
         assert (clone / "metrics" / name).read_text() == (project / "metrics" / name).read_text()
     assert (clone / "data" / "models" / "finetune_en" / "model.safetensors").is_file()

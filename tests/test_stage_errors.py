@@ -140,7 +140,7 @@ def test_stage_run_out_of_order(project: Path):
 
 def test_evaluation_before_training(project: Path):
     line = _run_failing_stage(project, "finetune_per_lang", "evaluate", "es")
-    assert "train_per_lang@es output" in line and "data/models/finetune_per_lang/es" in line
+    assert "finetune_per_lang@es output" in line and "data/models/finetune_per_lang/es" in line
 
 
 @pytest.mark.parametrize(
@@ -186,15 +186,43 @@ def test_missing_local_source(project: Path):
     _set_params(project, {"sources.qwen": "models/missing.gguf"})
     line = _run_failing_stage(project, "sources", "qwen")
     assert line == "error: sources.qwen: local path 'models/missing.gguf' does not exist"
+    line = _run_failing_stage(project, "sources", "links")
+    assert line == "error: sources.qwen: local path 'models/missing.gguf' does not exist"
+
+
+def test_missing_source_outside_the_project(project: Path, tmp_path: Path):
+    """`source_links` links each local source for DVC: a path outside the project that does not
+    exist ends there, with no link left behind."""
+    missing = tmp_path / "elsewhere" / "xnli"
+    _set_params(project, {"sources.xnli": str(missing)})
+    line = _run_failing_stage(project, "sources", "links")
+    assert line == f"error: sources.xnli: local path {str(missing)!r} does not exist"
+    assert not (project / "data" / "sources" / "links" / "xnli").exists()
+
+
+def test_source_links_point_at_local_sources(project: Path, tmp_path: Path):
+    """A local source becomes a link DVC hashes through; any other source a file with its text."""
+    folder = tmp_path / "xnli"
+    folder.mkdir()
+    _set_params(project, {"sources.xnli": str(folder)})
+    completed = subprocess.run(
+        [sys.executable, "-m", "stages.sources", "links"],
+        cwd=project, env=_stage_env(project), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    links = project / "data" / "sources" / "links"
+    assert (links / "xnli").resolve() == folder.resolve()
+    assert (links / "xnli.txt").read_text(encoding="utf-8") == f"{folder}\n"
+    assert (links / "qwen").read_text(encoding="utf-8") == "demo\n"
 
 
 def test_sources_stage_usage(project: Path):
     line = _run_failing_stage(project, "sources", "model")
-    assert line.startswith("error: usage: python -m stages.sources {pretrain_text|tokenizer|")
+    assert line.startswith("error: usage: python -m stages.sources {links|pretrain_text|tokenizer|")
 
 
 def test_fingerprinting_a_source_does_not_load_torch(project: Path):
-    """The `sources@NAME` stages run at every `dvc repro`: they start without torch."""
+    """The `sources@NAME` stages rerun when a source changes: they start without torch."""
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "stages.sources", "xnli"],
         cwd=project,

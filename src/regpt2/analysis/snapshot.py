@@ -142,12 +142,7 @@ def _require_up_to_date(root: Path) -> None:
         )
     except (OSError, subprocess.CalledProcessError) as error:
         raise UserError(f"cannot run `dvc status` in {root}: {error}") from None
-    # The source-fingerprint stages are "always changed" by design: they rerun at every repro.
-    changed = [
-        stage
-        for stage, why in json.loads(status.stdout or "{}").items()
-        if why != ["always changed"]
-    ]
+    changed = list(json.loads(status.stdout or "{}"))
     if changed:
         raise UserError(
             f"the pipeline is not up to date ({', '.join(sorted(changed)[:4])}); run `dvc repro`"

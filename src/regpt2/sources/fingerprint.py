@@ -1,12 +1,14 @@
 """A source's fingerprint: what a stage reading it depends on, written as a small JSON file.
 
 DVC tracks files inside the project. A source can be a local file or folder anywhere (the
-offline profile reads ../shared), and DVC cannot declare it as a dependency, because the same
-param can also be `demo` or `hub:ID`. So the `sources@NAME` stages (and `gpt2_source`) run at
-every `dvc repro` (`always_changed`) and write `data/sources/NAME.json`: the source as written
-and, for a local path, the sha256 of every file in it. A stage that reads the source depends on
-that file. DVC then reruns it when the file's content changes, and not otherwise: replacing the
-model file behind `sources.gpt2` retrains, and an unchanged fingerprint reruns nothing.
+offline profile reads ../shared), and dvc.yaml cannot name it, because the same param can also
+be `demo` or `hub:ID`. So the stage `source_links` shows each local source to DVC as a link
+(data/sources/links/NAME), and the `sources@NAME` stages (and `gpt2_source`), which depend on
+the link, write `data/sources/NAME.json`: the source as written and, for a local path, the
+sha256 of every file in it. A stage that reads the source depends on that file. DVC then reruns
+it when the file's content changes, and not otherwise: replacing the model file behind
+`sources.gpt2` retrains, and an unchanged fingerprint (a touched file, a new file the reader
+ignores) reruns nothing.
 
 What is fingerprinted by content: local paths. The others are fingerprinted by what the param
 says: `demo` (built from params and code the reading stage declares), `hub:ID` (unpinned: a new

@@ -1,11 +1,21 @@
-"""The project files a stage script runs: its transitive imports of `regpt2` and `stages`
-(imports inside functions too), found by reading the source, never by importing it, and the
-package data files beside those modules (the report's HTML template and stylesheet), which
-they read at run time."""
+"""The project files a stage script runs, and their fingerprint: what a stage's code
+dependency is.
+
+A script runs its transitive imports of `regpt2` and `stages` (imports inside functions too),
+found by reading the source, never by importing it, and the package data files beside those
+modules (the report's HTML template and stylesheet), which they read at run time.
+
+dvc.yaml does not list those files per stage (dozens each). The stage `fingerprint_code` writes
+data/code/SCRIPT.sha256, one `sha256  path` line per file a script runs, and each stage depends
+on its script's file. An edit reruns `fingerprint_code` (a second) and then exactly the stages
+whose fingerprint changed: a comment in the LoRA module reruns the LoRA stages, not zero-shot
+scoring.
+"""
 
 from __future__ import annotations
 
 import ast
+import hashlib
 from pathlib import Path
 
 LOCAL_PACKAGES = ("regpt2", "stages")
@@ -69,3 +79,18 @@ def import_closure(root: Path, script: Path) -> set[str]:
         if path.suffix in DATA_SUFFIXES and path.is_file()
     }
     return {path.relative_to(root).as_posix() for path in seen | data}
+
+
+def stage_scripts(root: Path) -> list[Path]:
+    """The stage scripts: every module of stages/ but the package's __init__."""
+    return sorted(path for path in (root / "stages").glob("*.py") if path.name != "__init__.py")
+
+
+def code_fingerprint(root: Path, script: Path) -> str:
+    """`sha256  path` lines (the format `sha256sum -c` reads) for every file `script` runs:
+    the script first, then the rest in path order."""
+    name = script.relative_to(root).as_posix()
+    paths = sorted(import_closure(root, script), key=lambda path: (path != name, path))
+    return "".join(
+        f"{hashlib.sha256((root / path).read_bytes()).hexdigest()}  {path}\n" for path in paths
+    )
