@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
@@ -44,6 +43,7 @@ bench_env.prepare()
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from regpt2.config.params import Loop  # noqa: E402
 from regpt2.core import distributed  # noqa: E402
 from regpt2.core.batching import left_padded, pad_id_of  # noqa: E402
 from regpt2.demo.corpus import demo_nli_rows  # noqa: E402
@@ -53,7 +53,7 @@ from regpt2.nli.prompts import NliPrompt  # noqa: E402
 from regpt2.nli.scorer import label_position_logits  # noqa: E402
 from regpt2.sources.data import NliExample  # noqa: E402
 from regpt2.sources.tokenizers import train_demo_bpe  # noqa: E402
-from regpt2.training.loop import LoopConfig, TrainResult, train  # noqa: E402
+from regpt2.training.loop import TrainResult, train  # noqa: E402
 
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
@@ -81,16 +81,16 @@ def nli_task(examples: int, max_length: int):
     return [len(e.input_ids) for e in encoded], collate, loss_fn
 
 
-def timed_train(model, lengths, collate, loss_fn, config, device, warmup_examples):
+def timed_train(model, lengths, collate, loss_fn, training, device, warmup_examples):
     """Warm up on the first examples, then time one full `train` call between barriers."""
     train(model, lengths=lengths[:warmup_examples], collate=collate, loss_fn=loss_fn,
-          config=replace(config, epochs=1), device=device)  # fmt: skip
+          training=training.model_copy(update={"epochs": 1}), device=device)  # fmt: skip
     distributed.barrier()
     if device.type == "cuda":
         torch.cuda.synchronize()
     cpu_start, start = time.process_time(), time.perf_counter()
     result: TrainResult = train(
-        model, lengths=lengths, collate=collate, loss_fn=loss_fn, config=config, device=device
+        model, lengths=lengths, collate=collate, loss_fn=loss_fn, training=training, device=device
     )
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -104,10 +104,10 @@ def worker(args: argparse.Namespace) -> None:
     lengths, collate, loss_fn = nli_task(args.examples, CPU_MODEL["n_positions"])
     torch.manual_seed(0)
     model = GPT2LMHead(GPT2Config(vocab_size=VOCAB, **CPU_MODEL))
-    config = LoopConfig(seed=0, epochs=1, batch_size=args.batch, grad_accum=1, lr=1e-3,
-                        weight_decay=0.01)  # fmt: skip
+    training = Loop(seed=0, epochs=1, batch_size=args.batch, grad_accum=1, lr=1e-3,
+                    weight_decay=0.01, optimizer="regpt2", bf16=False)  # fmt: skip
     device = torch.device("cpu")
-    result, wall, cpu = timed_train(model, lengths, collate, loss_fn, config, device, args.batch)
+    result, wall, cpu = timed_train(model, lengths, collate, loss_fn, training, device, args.batch)
     if distributed.is_main_process():
         record = {
             "world": distributed.world_size(),
@@ -208,8 +208,8 @@ def cuda_bench(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     model = GPT2LMHead(config)
     params = sum(p.numel() for p in model.parameters())
-    loop = LoopConfig(seed=0, epochs=1, batch_size=args.cuda_batch, grad_accum=1, lr=1e-4,
-                      weight_decay=0.01, bf16=True, optimizer=args.optimizer)  # fmt: skip
+    loop = Loop(seed=0, epochs=1, batch_size=args.cuda_batch, grad_accum=1, lr=1e-4,
+                weight_decay=0.01, bf16=True, optimizer=args.optimizer)  # fmt: skip
     result, wall, _ = timed_train(
         model, lengths, collate, loss_fn, loop, device, 10 * args.cuda_batch
     )

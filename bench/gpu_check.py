@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import bench_env  # bench/bench_env.py: the stage-like setup, before torch is imported
@@ -41,12 +40,12 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' depre
 import torch  # noqa: E402
 from bench_distributed import model_flops, nli_task, timed_train  # noqa: E402
 
+from regpt2.config.params import Loop  # noqa: E402
 from regpt2.core import distributed  # noqa: E402
 from regpt2.gpt2.config import GPT2Config  # noqa: E402
 from regpt2.gpt2.model import GPT2LMHead  # noqa: E402
 from regpt2.nli.prompts import NliPrompt  # noqa: E402
 from regpt2.nli.scorer import predict  # noqa: E402
-from regpt2.training.loop import LoopConfig  # noqa: E402
 from regpt2.training.lora import apply_lora  # noqa: E402
 
 # Dense bf16 peak TFLOP/s by device name (vendor data sheets; SXM parts).
@@ -188,7 +187,8 @@ def smoke_worker(out: str) -> None:
     lengths, collate, loss_fn, prompt, encoded = prompts(args)
     torch.manual_seed(0)
     model = GPT2LMHead(GPT2Config(vocab_size=1000, **TINY_GPT2)).to(device)
-    loop = LoopConfig(seed=0, epochs=1, batch_size=16, grad_accum=1, lr=1e-3, weight_decay=0.0)
+    loop = Loop(seed=0, epochs=1, batch_size=16, grad_accum=1, lr=1e-3, weight_decay=0.0,
+                optimizer="regpt2", bf16=False)  # fmt: skip
     result, _, _ = timed_train(model, lengths, collate, loss_fn, loop, device, 16)
     scored = predict(model, prompt, encoded, batch_size=16, device=device)
     if distributed.is_main_process():
@@ -247,8 +247,8 @@ def main() -> None:
           f"per model, micro-batch {args.batch}; random weights from configs")  # fmt: skip
     task = prompts(args)
     mean = sum(task[0]) / len(task[0])
-    loop = LoopConfig(seed=0, epochs=1, batch_size=args.batch, grad_accum=1, lr=1e-4,
-                      weight_decay=0.01, bf16=True, optimizer="torch")  # fmt: skip
+    loop = Loop(seed=0, epochs=1, batch_size=args.batch, grad_accum=1, lr=1e-4,
+                weight_decay=0.01, bf16=True, optimizer="torch")  # fmt: skip
 
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=1000, **TINY_GPT2) if args.tiny else GPT2Config()
@@ -266,7 +266,8 @@ def main() -> None:
     torch.manual_seed(0)
     qwen = apply_lora(Qwen2ForCausalLM(qwen_config), r=8, alpha=32, dropout=0.1,
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # fmt: skip
-    rates |= measure("Qwen2-0.5B", qwen, task, replace(loop, lr=2e-4), device, peak, args=args,
+    lora_loop = loop.model_copy(update={"lr": 2e-4})
+    rates |= measure("Qwen2-0.5B", qwen, task, lora_loop, device, peak, args=args,
                      forward=2 * non_embedding_params(qwen), backward=1,
                      per_example=2 * qwen_config.vocab_size * qwen_config.hidden_size)  # fmt: skip
     projection(rates)

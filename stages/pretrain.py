@@ -14,7 +14,7 @@ from regpt2.gpt2.model import GPT2LMHead
 from regpt2.gpt2.pretraining import evaluate_lm, lm_losses, load_tokens
 from regpt2.sources.tokenizers import load_tokenizer_folder, save_model_folder
 from regpt2.training.checkpoint import digest
-from regpt2.training.loop import LoopConfig, record_run, train
+from regpt2.training.loop import record_run, train
 
 
 def main() -> None:
@@ -45,15 +45,14 @@ def main() -> None:
             "loss_real_tokens": losses.real_tokens,
         }
 
-    # One batch per step, in plain random order: the study's toy pretraining.
-    config = LoopConfig.of(settings.training, length_group_batches=1)
     started = time.perf_counter()
     result = train(
         model,
         lengths=lengths.tolist(),  # real lengths, for the token count; batches stay random
         collate=lambda rows: {"input_ids": ids[rows], "lengths": lengths[rows]},
         loss_fn=loss_fn,
-        config=config,
+        training=settings.training,
+        length_group_batches=1,  # plain random batches: the study's toy pretraining
         checkpoint_dir=Path("data/checkpoints/pretrain"),
         inputs_digest=digest(ids, lengths, settings.loss_on_padding),
         description="pretrain",

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from regpt2.config.params import Training
 from regpt2.core.errors import UserError
 from regpt2.demo.corpus import demo_nli_rows
 from regpt2.nli.finetune import finetune
 from regpt2.nli.prompts import NliPrompt
 from regpt2.sources.data import NliExample
 from regpt2.sources.models import load_causal_lm
-from regpt2.training.loop import LoopConfig
 from regpt2.training.lora import (
     apply_lora,
     linear_module_names,
@@ -123,9 +123,13 @@ def test_finetune_changes_only_the_adapter(tiny_qwen, demo_tokenizer):
     prompt = NliPrompt(demo_tokenizer, TEMPLATE, DIGITS, 128)
     rows = [NliExample(**row, lang="en") for row in demo_nli_rows("en", "train", 16)]
     dev = [NliExample(**row, lang="en") for row in demo_nli_rows("en", "dev", 4)]
-    loop = LoopConfig(seed=0, epochs=1, batch_size=4, grad_accum=2, lr=1e-2, weight_decay=0.01)
+    training = Training(
+        seed=0, epochs=1, batch_size=4, grad_accum=2, lr=1e-2, weight_decay=0.01,
+        optimizer="regpt2", bf16=False, train_split="train", dev_split="dev", eval_every=0,
+        dev_batch_size=4,
+    )  # fmt: skip
     result, counts = finetune(
-        model, prompt, rows, dev, loop, dev_batch_size=4, checkpoint_dir=None, description="t"
+        model, prompt, rows, dev, training, checkpoint_dir=None, description="t"
     )
     assert result.steps == 2 and counts["train_examples"] == 16
     after = dict(model.named_parameters())

@@ -10,12 +10,14 @@ import torch
 import torch.nn.functional as F
 
 import regpt2.nli.finetune as finetune_module
+import regpt2.training.loop as loop_module
+from regpt2.config.params import Loop, Training
 from regpt2.core.errors import Interrupted, UserError, run_stage
 from regpt2.nli.finetune import finetune
 from regpt2.nli.prompts import NliPrompt
 from regpt2.sources.data import NliExample
 from regpt2.training.checkpoint import digest, fingerprint_of
-from regpt2.training.loop import LoopConfig, length_grouped_batches, train
+from regpt2.training.loop import length_grouped_batches, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,10 +42,20 @@ def _toy_rows(count: int, offset: int = 0) -> list[NliExample]:
     return rows
 
 
-def _config(**overrides) -> LoopConfig:
-    values = dict(seed=0, epochs=3, batch_size=8, grad_accum=1, lr=3e-3, weight_decay=0.0)
-    values.update(overrides)
-    return LoopConfig(**values)
+LOOP = dict(
+    seed=0, epochs=3, batch_size=8, grad_accum=1, lr=3e-3, weight_decay=0.0, optimizer="regpt2",
+    bf16=False,
+)  # fmt: skip
+
+
+def _config(**overrides) -> Loop:
+    return Loop(**{**LOOP, **overrides})
+
+
+def _training(**overrides) -> Training:
+    """A fine-tuning stage's `training` block: the loop's settings and the dev scores'."""
+    dev = dict(train_split="train", dev_split="dev", eval_every=0, dev_batch_size=16)
+    return Training(**{**LOOP, **dev, **overrides})
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -72,8 +84,7 @@ def nli_run(demo_tokenizer, tiny_gpt2):
             NliPrompt(demo_tokenizer, template, DIGITS, 32),
             train_rows,
             dev_rows,
-            _config(seed=seed, **overrides),
-            dev_batch_size=16,
+            _training(seed=seed, **overrides),
             checkpoint_dir=checkpoint_dir,
             description="toy",
         )
@@ -108,7 +119,7 @@ def test_finetune_same_seed_same_run(nli_run):
 
 
 def test_finetune_resumes_after_a_kill(nli_run, tmp_path: Path, monkeypatch):
-    overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
+    overrides = dict(epochs=2, eval_every=2)
     model_full, result_full, _ = nli_run(**overrides)
 
     real_predict = finetune_module.predict
@@ -140,7 +151,7 @@ def test_a_changed_prompt_template_starts_from_step_0(nli_run, tmp_path: Path, m
     """A run killed after a checkpoint, then rerun with another template (`Label:` becomes
     `Answer:` in the study's terms): the checkpoint was made from other prompts, so it is not
     resumed; rerun with the first template, it is."""
-    overrides = dict(epochs=2, eval_every=2, checkpoint_every=2)
+    overrides = dict(epochs=2, eval_every=2)
     checkpoints = tmp_path / "checkpoints"
     real_predict = finetune_module.predict
 
@@ -185,7 +196,7 @@ def _mlp(seed: int = 0) -> torch.nn.Module:
 
 
 def _run(
-    config: LoopConfig,
+    config: Loop,
     *,
     count: int = 24,
     checkpoint_dir: Path | None = None,
@@ -193,7 +204,9 @@ def _run(
     evaluate_fn=None,
     resume_key: str = "toy",
     model_seed: int = 0,
+    **cadence,
 ):
+    """Train the toy model; `cadence` goes to `train` (eval_every, checkpoint_every)."""
     inputs, targets = _regression(count)
     model = _mlp(model_seed)
     calls = {"n": 0}
@@ -209,11 +222,12 @@ def _run(
         lengths=[1] * count,
         collate=lambda rows: {"x": inputs[rows], "y": targets[rows]},
         loss_fn=loss_fn,
-        config=config,
+        training=config,
         evaluate_fn=evaluate_fn,
         checkpoint_dir=checkpoint_dir,
         inputs_digest=digest(inputs, targets, resume_key),
         device=torch.device("cpu"),
+        **cadence,
     )
     return model, result
 
@@ -227,11 +241,17 @@ def test_loop_learns_and_is_deterministic():
     assert result_a.losses[-1] < result_a.losses[0] / 10
 
 
-# A large eps makes the first update depend on the gradient's scale (Adam's first step is
-# otherwise sign(gradient), blind to a wrongly scaled accumulated gradient).
-LINEAR_STEP = dict(epochs=1, lr=1.0, eps=1.0, optimizer="regpt2")
+LINEAR_STEP = dict(epochs=1, lr=1.0, optimizer="regpt2")
 
 
+@pytest.fixture
+def large_eps(monkeypatch):
+    """A large eps makes the first update depend on the gradient's scale (Adam's first step is
+    otherwise sign(gradient), blind to a wrongly scaled accumulated gradient)."""
+    monkeypatch.setattr(loop_module, "EPS", 1.0)
+
+
+@pytest.mark.usefixtures("large_eps")
 @pytest.mark.parametrize("optimizer", ["regpt2", "torch"])
 def test_grad_accum_equals_a_larger_batch(optimizer):
     """Two micro-batches of 4 give the update of one batch of 8: the mean of two equal-sized
@@ -249,6 +269,7 @@ def test_grad_accum_equals_a_larger_batch(optimizer):
         torch.testing.assert_close(_weights(accum_model)[name] - initial[name], moved)
 
 
+@pytest.mark.usefixtures("large_eps")
 def test_short_final_accumulation_group_is_rescaled():
     """A last group with fewer micro-batches than grad_accum is averaged over what it has."""
     one_model, one = _run(_config(batch_size=4, grad_accum=1, **LINEAR_STEP), count=4)
@@ -262,14 +283,14 @@ def test_short_final_accumulation_group_is_rescaled():
 @pytest.mark.parametrize(("grad_accum", "die_at"), [(1, 9), (2, 9), (2, 14)])
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(tmp_path, grad_accum, die_at):
     # 24 examples / batch 4 = 6 micro-batches per epoch; 3 epochs; checkpoint every 2 steps.
-    config = _config(epochs=3, batch_size=4, grad_accum=grad_accum, checkpoint_every=2)
-    full_model, full = _run(config)
+    config = _config(epochs=3, batch_size=4, grad_accum=grad_accum)
+    full_model, full = _run(config, checkpoint_every=2)
     checkpoints = tmp_path / "ckpt"
     with pytest.raises(Killed):
-        _run(config, checkpoint_dir=checkpoints, die_at_micro_batch=die_at)
+        _run(config, checkpoint_dir=checkpoints, die_at_micro_batch=die_at, checkpoint_every=2)
     assert (checkpoints / "last.pt").exists()
 
-    model, result = _run(config, checkpoint_dir=checkpoints)
+    model, result = _run(config, checkpoint_dir=checkpoints, checkpoint_every=2)
     assert result.resumed_from_step > 0
     assert result.steps == full.steps and result.losses == full.losses
     assert result.micro_batches == full.micro_batches
@@ -299,7 +320,7 @@ def test_the_checkpoint_outlives_a_stage_interrupted_after_training(tmp_path):
 
 
 def test_a_changed_config_does_not_resume(tmp_path):
-    config = _config(epochs=2, batch_size=4, checkpoint_every=2)
+    config = _config(epochs=2, batch_size=4)
     checkpoints = tmp_path / "ckpt"
 
     def killed_run() -> None:
@@ -307,7 +328,7 @@ def test_a_changed_config_does_not_resume(tmp_path):
             _run(config, checkpoint_dir=checkpoints, die_at_micro_batch=8)
         assert (checkpoints / "last.pt").exists()
 
-    changed = _config(epochs=2, batch_size=4, checkpoint_every=2, lr=2e-2)
+    changed = _config(epochs=2, batch_size=4, lr=2e-2)
     assert fingerprint_of(changed, _mlp(), "toy") != fingerprint_of(config, _mlp(), "toy")
     killed_run()
     _, result = _run(changed, checkpoint_dir=checkpoints)
@@ -342,8 +363,8 @@ def _scripted(scores: dict[int, float], snapshots: dict[int, dict] | None = None
 def test_best_dev_weights_are_restored():
     scores = {1: 0.2, 2: 0.9, 3: 0.4, 4: 0.9, 5: 0.1, 6: 0.3}
     snapshots: dict[int, dict] = {}
-    config = _config(epochs=1, batch_size=4, eval_every=1)
-    model, result = _run(config, evaluate_fn=_scripted(scores, snapshots))
+    config = _config(epochs=1, batch_size=4)
+    model, result = _run(config, evaluate_fn=_scripted(scores, snapshots), eval_every=1)
     assert [e["score"] for e in result.evaluations] == [scores[i] for i in range(1, 7)]
     assert result.best_score == 0.9 and result.best_step == 2  # the first of equal scores
     _assert_same_weights(_weights(model), snapshots[2])
@@ -353,20 +374,26 @@ def test_best_dev_weights_are_restored():
 def test_best_dev_weights_survive_a_resume(tmp_path):
     # Evaluations at each epoch's end (steps 6, 12, 18); the best is the one of step 6.
     scores = {1: 0.8, 2: 0.5, 3: 0.6}
-    config = _config(epochs=3, batch_size=4, checkpoint_every=3)
+    config = _config(epochs=3, batch_size=4)
     full_snapshots: dict[int, dict] = {}
-    full_model, full = _run(config, evaluate_fn=_scripted(scores, full_snapshots))
+    full_model, full = _run(
+        config, evaluate_fn=_scripted(scores, full_snapshots), checkpoint_every=3
+    )
     assert full.best_step == 6
     _assert_same_weights(_weights(full_model), full_snapshots[1])
 
     checkpoints = tmp_path / "ckpt"
     with pytest.raises(Killed):
         _run(
-            config, checkpoint_dir=checkpoints, die_at_micro_batch=10, evaluate_fn=_scripted(scores)
-        )
+            config, checkpoint_dir=checkpoints, die_at_micro_batch=10,
+            evaluate_fn=_scripted(scores), checkpoint_every=3,
+        )  # fmt: skip
     assert (checkpoints / "best.pt").exists()
     resumed_scores = {1: 0.5, 2: 0.6}  # the resumed run evaluates at steps 12 and 18 only
-    model, result = _run(config, checkpoint_dir=checkpoints, evaluate_fn=_scripted(resumed_scores))
+    model, result = _run(
+        config, checkpoint_dir=checkpoints, evaluate_fn=_scripted(resumed_scores),
+        checkpoint_every=3,
+    )  # fmt: skip
     assert result.resumed_from_step == 9
     assert result.best_step == 6 and result.best_score == 0.8
     _assert_same_weights(_weights(model), _weights(full_model))
@@ -379,7 +406,7 @@ def test_no_examples_is_a_user_error():
             lengths=[],
             collate=lambda rows: {},
             loss_fn=lambda model, batch: torch.tensor(0.0),
-            config=_config(),
+            training=_config(),
         )
 
 
@@ -390,7 +417,7 @@ def test_non_finite_loss_is_a_user_error():
             lengths=[1, 1],
             collate=lambda rows: {"x": torch.zeros(len(rows), 4)},
             loss_fn=lambda model, batch: model(batch["x"]).sum() * float("nan"),
-            config=_config(batch_size=2),
+            training=_config(batch_size=2),
             device=torch.device("cpu"),
         )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from regpt2.config.params import Training
 from regpt2.core.io import atomic_path, write_json
 from regpt2.demo.corpus import demo_nli_rows
 from regpt2.gpt2.config import GPT2Config
@@ -18,7 +19,6 @@ from regpt2.nli.finetune import finetune
 from regpt2.nli.prompts import NliPrompt
 from regpt2.sources.data import NliExample
 from regpt2.sources.tokenizers import train_demo_bpe
-from regpt2.training.loop import LoopConfig
 
 out = Path(sys.argv[1])
 batch_size, grad_accum = int(sys.argv[2]), int(sys.argv[3])
@@ -36,13 +36,12 @@ torch.manual_seed(0)
 model = GPT2LMHead(
     GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2)
 )
-loop = LoopConfig(
+training = Training(
     seed=0, epochs=2, batch_size=batch_size, grad_accum=grad_accum, lr=3e-3, weight_decay=0.01,
-    eval_every=3,
+    optimizer="regpt2", bf16=False, train_split="train", dev_split="dev", eval_every=3,
+    dev_batch_size=4,
 )  # fmt: skip
-result, _ = finetune(
-    model, prompt, rows, dev, loop, dev_batch_size=4, checkpoint_dir=None, description="ddp"
-)
+result, _ = finetune(model, prompt, rows, dev, training, checkpoint_dir=None, description="ddp")
 checksum = sum(float(p.double().sum()) for p in model.parameters())
 write_json(
     out / "result.json",

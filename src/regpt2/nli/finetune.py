@@ -22,7 +22,7 @@ from regpt2.nli.prompts import NliPrompt
 from regpt2.nli.scorer import label_position_logits, predict
 from regpt2.sources.data import NliExample, XnliRows, take_subset
 from regpt2.training.checkpoint import digest
-from regpt2.training.loop import LoopConfig, TrainResult, pick_device, record_run, train
+from regpt2.training.loop import TrainResult, pick_device, record_run, train
 
 
 def training_rows(
@@ -52,13 +52,13 @@ def finetune(
     prompt: NliPrompt,
     train_rows: Sequence[NliExample],
     dev_rows: Sequence[NliExample],
-    config: LoopConfig,
+    training: Training,
     *,
-    dev_batch_size: int,
     checkpoint_dir: Path | None,
     description: str,
 ) -> tuple[TrainResult, dict]:
-    """Train on the label token only; keep the weights with the best strict dev accuracy."""
+    """Train on the label token only as `training` says; keep the weights with the best strict
+    dev accuracy (scored every `training.eval_every` steps, see params.Training)."""
     train_examples = prompt.encode(train_rows)
     dev_examples = prompt.encode(dev_rows)
     label_ids = torch.tensor(prompt.label_token_ids)
@@ -77,11 +77,11 @@ def finetune(
 
     # The dev scores pick the checkpoint: they follow the training block's bf16 setting, read
     # for inference (so `auto` scores in bf16 on a CPU with native bf16, trains in fp32).
-    dev_bf16 = use_bf16(config.bf16, device, "inference")
+    dev_bf16 = use_bf16(training.bf16, device, "inference")
 
     def dev_accuracy(model: torch.nn.Module) -> float:
         predictions = predict(
-            model, prompt, dev_examples, batch_size=dev_batch_size, bf16=dev_bf16,
+            model, prompt, dev_examples, batch_size=training.dev_batch_size, bf16=dev_bf16,
             description="dev",
         )  # fmt: skip
         return float((predictions.strict == predictions.gold).mean())
@@ -91,7 +91,8 @@ def finetune(
         lengths=[len(example.input_ids) for example in train_examples],
         collate=collate,
         loss_fn=label_loss,
-        config=config,
+        training=training,
+        eval_every=training.eval_every,
         evaluate_fn=dev_accuracy,
         checkpoint_dir=checkpoint_dir,
         # The encoded prompts carry the template, label tokens, max_length and the rows
@@ -100,7 +101,7 @@ def finetune(
             [(e.input_ids, e.label) for e in train_examples],
             [(e.input_ids, e.label) for e in dev_examples],
             prompt.label_token_ids,
-            dev_batch_size,
+            training.dev_batch_size,
             description,
         ),
         description=description,
@@ -141,8 +142,7 @@ def train_languages(
         prompt,
         train_rows,
         dev_rows,
-        LoopConfig.for_finetuning(training),
-        dev_batch_size=training.dev_batch_size,
+        training,
         checkpoint_dir=Path("data/checkpoints") / stage,
         description=stage,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,8 @@ import torch
 
 from regpt2.core.io import atomic_path
 
-if TYPE_CHECKING:  # pragma: no cover - the loop imports this module
-    from regpt2.training.loop import LoopConfig
+if TYPE_CHECKING:  # pragma: no cover - the settings type only
+    from regpt2.config.params import Loop
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -91,9 +90,13 @@ def digest(*parts) -> str:
     return hasher.hexdigest()[:16]
 
 
-def fingerprint_of(config: LoopConfig, model: torch.nn.Module, inputs_digest: str) -> str:
-    """What a resumable checkpoint must match: the loop settings, the model's starting weights
-    (every parameter and buffer, frozen ones too: a LoRA base counts) and the training inputs."""
+def fingerprint_of(
+    training: Loop, model: torch.nn.Module, inputs_digest: str, **loop_settings
+) -> str:
+    """What a resumable checkpoint must match: the loop settings (the stage's `training` block
+    and the loop's own `loop_settings`), the model's starting weights (every parameter and
+    buffer, frozen ones too: a LoRA base counts) and the training inputs."""
     weights = digest([tensor for _, tensor in sorted(model.state_dict().items())])
-    text = json.dumps([asdict(config), weights, inputs_digest], sort_keys=True, default=str)
+    settings = {**training.model_dump(), **loop_settings}
+    text = json.dumps([settings, weights, inputs_digest], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from regpt2.core import distributed
 from regpt2.core.errors import UserError, when_stage_succeeds
 from regpt2.core.io import atomic_path, write_json
-from regpt2.core.precision import Bf16Setting, autocast, use_bf16
+from regpt2.core.precision import autocast, use_bf16
 from regpt2.training.checkpoint import (
     Checkpoint,
     fingerprint_of,
@@ -30,7 +30,7 @@ from regpt2.training.checkpoint import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - the settings type only
-    from regpt2.config.params import Loop, Training
+    from regpt2.config.params import Loop
 
 Batch = dict[str, torch.Tensor]
 # A loss function returns the loss to optimise, or (loss, {name: value}) to also log other
@@ -38,44 +38,16 @@ Batch = dict[str, torch.Tensor]
 LossFn = Callable[[torch.nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
 
 
-@dataclass(frozen=True)
-class LoopConfig:
-    seed: int
-    epochs: int
-    batch_size: int
-    grad_accum: int
-    lr: float
-    weight_decay: float
-    eval_every: int = 0  # optimizer steps between dev evaluations; 0 = at each epoch's end
-    bf16: Bf16Setting = False  # see regpt2.core.precision
-    optimizer: str = "regpt2"
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-6
-    checkpoint_every: int = 200  # optimizer steps between resumable checkpoints
-    # Batches are formed from chunks of this many batches sorted by length, so that padding is
-    # small while the order stays random (1 = plain random batches).
-    length_group_batches: int = 50
-
-    @classmethod
-    def of(cls, loop: Loop, **cadence) -> LoopConfig:
-        """The settings of a stage's `training` block (params.Loop, which every training stage
-        has); `cadence` sets the rest (eval_every, length grouping...), else the defaults."""
-        return cls(
-            seed=loop.seed,
-            epochs=loop.epochs,
-            batch_size=loop.batch_size,
-            grad_accum=loop.grad_accum,
-            lr=loop.lr,
-            weight_decay=loop.weight_decay,
-            bf16=loop.bf16,
-            optimizer=loop.optimizer,
-            **cadence,
-        )
-
-    @classmethod
-    def for_finetuning(cls, training: Training) -> LoopConfig:
-        """A fine-tuning stage's loop: its `training` block, dev scores every `eval_every`."""
-        return cls.of(training, eval_every=training.eval_every)
+# The study's AdamW betas and eps: the same for every stage and never varied, so constants here
+# rather than params.yaml keys (a new key would change every training stage's params).
+BETAS = (0.9, 0.999)
+EPS = 1e-6
+# Defaults of `train`'s keyword settings, not params either. CHECKPOINT_EVERY: optimizer steps
+# between resumable checkpoints, which decide where a killed run resumes, never what it trains.
+CHECKPOINT_EVERY = 200
+# Batches are formed from chunks of this many batches sorted by length, so that padding is small
+# while the order stays random; pretraining passes 1 (plain random batches, the study's).
+LENGTH_GROUP_BATCHES = 50
 
 
 @dataclass
@@ -117,27 +89,26 @@ def length_grouped_batches(
     return [batches[i] for i in shuffled]
 
 
-def make_optimizer(model: torch.nn.Module, config: LoopConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, training: Loop) -> torch.optim.Optimizer:
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise UserError("the model has no trainable parameters")
-    if config.optimizer == "regpt2":
+    if training.optimizer == "regpt2":
         from regpt2.gpt2.optim import AdamW
 
         return AdamW(
             parameters,
-            lr=config.lr,
-            betas=config.betas,
-            eps=config.eps,
-            weight_decay=config.weight_decay,
+            lr=training.lr,
+            betas=BETAS,
+            eps=EPS,
+            weight_decay=training.weight_decay,
             correct_bias=True,
         )
-    if config.optimizer == "torch":
+    if training.optimizer == "torch":
         return torch.optim.AdamW(
-            parameters, lr=config.lr, betas=config.betas, eps=config.eps,
-            weight_decay=config.weight_decay,
-        )  # fmt: skip
-    raise UserError(f"unknown optimizer {config.optimizer!r}; use regpt2 or torch")
+            parameters, lr=training.lr, betas=BETAS, eps=EPS, weight_decay=training.weight_decay
+        )
+    raise UserError(f"unknown optimizer {training.optimizer!r}; use regpt2 or torch")
 
 
 def train(
@@ -146,40 +117,59 @@ def train(
     lengths: Sequence[int],
     collate: Callable[[list[int]], Batch],
     loss_fn: LossFn,
-    config: LoopConfig,
+    training: Loop,
+    eval_every: int = 0,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    length_group_batches: int = LENGTH_GROUP_BATCHES,
     evaluate_fn: Callable[[torch.nn.Module], float] | None = None,
     checkpoint_dir: Path | None = None,
     inputs_digest: str = "",
     description: str = "train",
     device: torch.device | None = None,
 ) -> TrainResult:
-    """Train `model` in place; when `evaluate_fn` is given, end with the best-scoring weights.
+    """Train `model` in place as the stage's validated `training` block says; when
+    `evaluate_fn` is given, end with the best-scoring weights.
 
     `lengths[i]` is the token length of example i (for length grouping); `collate(indices)`
     builds a batch of tensors; `loss_fn(model, batch)` returns the mean loss of the batch.
-    `inputs_digest` (see `digest`) identifies everything the batches and the dev score are
-    made from: a checkpoint left by a killed run is resumed only when it matches.
+    `eval_every`: optimizer steps between dev evaluations (0 = at each epoch's end);
+    `checkpoint_every`: between resumable checkpoints; `length_group_batches`: see
+    `LENGTH_GROUP_BATCHES`. `inputs_digest` (see `digest`) identifies everything the batches
+    and the dev score are made from: a checkpoint left by a killed run is resumed only when it
+    matches.
     """
     if not lengths:
         raise UserError(f"{description}: no training examples")
     if checkpoint_dir is not None and not inputs_digest:
         raise ValueError("a resumable run needs the inputs_digest of what it trains on")
-    run = _Run(model, config, evaluate_fn, checkpoint_dir, inputs_digest, description, device)
+    cadence = _Cadence(eval_every, checkpoint_every, length_group_batches)
+    run = _Run(
+        model, training, cadence, evaluate_fn, checkpoint_dir, inputs_digest, description, device
+    )
     start_epoch, skip_batches = run.resume()
-    batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
-    total_steps = math.ceil(batches_per_epoch / config.grad_accum) * config.epochs
+    batches_per_epoch = math.ceil(len(lengths) / training.batch_size)
+    total_steps = math.ceil(batches_per_epoch / training.grad_accum) * training.epochs
     model.train()
     # A context, so that an interrupted run ends its progress line before the error line.
     with tqdm(
         total=total_steps, initial=run.result.steps, desc=description, mininterval=2
     ) as progress:
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(start_epoch, training.epochs):
             batches = length_grouped_batches(
-                lengths, config.batch_size, config.seed + epoch, config.length_group_batches
+                lengths, training.batch_size, training.seed + epoch, length_group_batches
             )
             run.epoch(epoch, batches, skip_batches, _Step(lengths, collate, loss_fn), progress)
             skip_batches = 0
     return run.finish()
+
+
+@dataclass(frozen=True)
+class _Cadence:
+    """`train`'s per-call settings that are not params (see `train`)."""
+
+    eval_every: int
+    checkpoint_every: int
+    length_group_batches: int
 
 
 @dataclass(frozen=True)
@@ -208,7 +198,8 @@ class _Run:
     def __init__(
         self,
         model: torch.nn.Module,
-        config: LoopConfig,
+        training: Loop,
+        cadence: _Cadence,
         evaluate_fn: Callable[[torch.nn.Module], float] | None,
         checkpoint_dir: Path | None,
         inputs_digest: str,
@@ -217,9 +208,9 @@ class _Run:
     ) -> None:
         distributed.setup()
         self.world = distributed.world_size()
-        if config.batch_size < self.world:
+        if training.batch_size < self.world:
             raise UserError(
-                f"{description}: batch_size {config.batch_size} is smaller than the {self.world} "
+                f"{description}: batch_size {training.batch_size} is smaller than the {self.world} "
                 "processes that share each batch"
             )
         self.device = device or pick_device()
@@ -231,10 +222,15 @@ class _Run:
             self.forward_model = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.config, self.evaluate_fn, self.description = config, evaluate_fn, description
-        self.bf16 = use_bf16(config.bf16, self.device, "training")
-        self.optimizer = make_optimizer(model, config)
-        fingerprint = fingerprint_of(config, model, inputs_digest) if checkpoint_dir else ""
+        self.training, self.cadence = training, cadence
+        self.evaluate_fn, self.description = evaluate_fn, description
+        self.bf16 = use_bf16(training.bf16, self.device, "training")
+        self.optimizer = make_optimizer(model, training)
+        fingerprint = ""
+        if checkpoint_dir is not None:
+            # The constants too: a checkpoint saved under other ones must not be resumed.
+            settings = {"betas": BETAS, "eps": EPS, **asdict(cadence)}
+            fingerprint = fingerprint_of(training, model, inputs_digest, **settings)
         self.checkpoint = Checkpoint(checkpoint_dir, fingerprint)
         self.result = TrainResult(bf16_used=self.bf16)
         self.best: dict[str, torch.Tensor] = {}
@@ -260,21 +256,21 @@ class _Run:
     ) -> None:
         """One pass over `batches` from index `skip` on: micro-batches accumulate into optimizer
         steps; dev evaluations and checkpoints at their cadence and at the epoch's end."""
-        config = self.config
+        eval_every, checkpoint_every = self.cadence.eval_every, self.cadence.checkpoint_every
         pending = _Pending()
         for batch_index in range(skip, len(batches)):
             last_in_epoch = batch_index == len(batches) - 1
-            closes_step = pending.count + 1 == config.grad_accum or last_in_epoch
+            closes_step = pending.count + 1 == self.training.grad_accum or last_in_epoch
             self.micro_batch(batches[batch_index], step, closes_step, pending)
             if not closes_step:
                 continue
             self.optimizer_step(pending, progress)
             pending = _Pending()
-            if config.eval_every and self.result.steps % config.eval_every == 0:
+            if eval_every and self.result.steps % eval_every == 0:
                 self.evaluate_and_keep_best()
-            if config.checkpoint_every and self.result.steps % config.checkpoint_every == 0:
+            if checkpoint_every and self.result.steps % checkpoint_every == 0:
                 self.save_last(epoch, batch_index + 1)
-        if not config.eval_every or self.result.steps % config.eval_every:
+        if not eval_every or self.result.steps % eval_every:
             self.evaluate_and_keep_best()
         self.save_last(epoch + 1, 0)
 
@@ -282,7 +278,7 @@ class _Run:
         self, indices: list[int], step: _Step, closes_step: bool, pending: _Pending
     ) -> None:
         """Forward and backward of one micro-batch; its loss and extras join `pending`."""
-        world, grad_accum = self.world, self.config.grad_accum
+        world, grad_accum = self.world, self.training.grad_accum
         # Each rank takes its share of the batch; its loss is weighted so that DDP's mean
         # over ranks equals the mean over the whole batch. A rank left without an example
         # (a short last batch) runs one with weight 0, as every rank must join backward.
@@ -315,7 +311,7 @@ class _Run:
 
     def optimizer_step(self, pending: _Pending, progress: tqdm) -> None:
         """Close an accumulation group: the optimizer step, the step's loss and extras logged."""
-        grad_accum = self.config.grad_accum
+        grad_accum = self.training.grad_accum
         if pending.count < grad_accum:  # a short final group: rescale to its mean
             for parameter in self.model.parameters():
                 if parameter.grad is not None:
