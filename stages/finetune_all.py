@@ -7,10 +7,11 @@ import time
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
-from regpt2.core.io import atomic_path, write_json
+from regpt2.core.io import atomic_path
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
 from regpt2.nli.finetune import record_training, train_languages
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import save_model_folder
@@ -58,12 +59,11 @@ def evaluate() -> None:
         settings.test_limit,
         predictions_dir="data/predictions/finetune_all",
     )
-    write_json(
-        "data/eval/finetune_all.json", {"trained_on": settings.languages, "languages": languages}
-    )
-    write_json(
+    write_evaluation(
         "metrics/finetune_all.json",
-        {"languages": {lang: summary(metrics) for lang, metrics in languages.items()}},
+        "data/eval/finetune_all.json",
+        languages,
+        trained_on=settings.languages,
     )
 
 

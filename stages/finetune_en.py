@@ -7,10 +7,11 @@ import time
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
-from regpt2.core.io import atomic_path, write_json
+from regpt2.core.io import atomic_path
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
 from regpt2.nli.finetune import record_training, train_languages
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 from regpt2.sources.tokenizers import save_model_folder
@@ -45,20 +46,18 @@ def evaluate() -> None:
     settings = params.finetune_en
     model, tokenizer = load_pretrained_lm(MODEL, role="finetune_en output")
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
-    lang = settings.language
     rows = XnliRows.of(params.sources.xnli, params.demo)
-    evaluation = evaluate_languages(
+    languages = evaluate_languages(
         model,
         prompt,
         rows,
         params.nli,
-        [lang],
+        [settings.language],
         settings.test_split,
         settings.test_limit,
         predictions_dir="data/predictions/finetune_en",
-    )[lang]
-    write_json("data/eval/finetune_en.json", {"language": lang, "test": evaluation})
-    write_json("metrics/finetune_en.json", {"test": summary(evaluation)})
+    )
+    write_evaluation("metrics/finetune_en.json", "data/eval/finetune_en.json", languages)
 
 
 if __name__ == "__main__":

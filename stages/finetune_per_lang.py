@@ -13,8 +13,9 @@ from regpt2.config.params import Params, load_params
 from regpt2.core.errors import UserError, run_stage
 from regpt2.core.io import atomic_path, read_json, write_json
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
 from regpt2.nli.finetune import record_training, train_languages
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.fingerprint import fingerprint
 from regpt2.sources.models import load_pretrained_lm
@@ -85,7 +86,7 @@ def evaluate(lang: str) -> None:
     )
     prompt = make_prompt(tokenizer, params.nli, model_context(model))
     rows = XnliRows.of(params.sources.xnli, params.demo)
-    evaluation = evaluate_languages(
+    languages = evaluate_languages(
         model,
         prompt,
         rows,
@@ -94,9 +95,12 @@ def evaluate(lang: str) -> None:
         settings.test_split,
         settings.test_limit,
         predictions_dir="data/predictions/finetune_per_lang",
-    )[lang]
-    write_json(f"data/eval/finetune_per_lang/{lang}.json", {"language": lang, "test": evaluation})
-    write_json(f"metrics/finetune_per_lang/{lang}.json", {"test": summary(evaluation)})
+    )
+    write_evaluation(
+        f"metrics/finetune_per_lang/{lang}.json",
+        f"data/eval/finetune_per_lang/{lang}.json",
+        languages,
+    )
 
 
 if __name__ == "__main__":

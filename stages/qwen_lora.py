@@ -8,10 +8,11 @@ from pathlib import Path
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
-from regpt2.core.io import atomic_path, write_json
+from regpt2.core.io import atomic_path
 from regpt2.core.seeding import seed_everything
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
 from regpt2.nli.finetune import record_training, train_languages
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.demo_models import load_qwen_base
 from regpt2.sources.resolve import parse_source
@@ -77,11 +78,7 @@ def evaluate() -> None:
         settings.test_limit,
         predictions_dir="data/predictions/qwen_lora",
     )
-    write_json("data/eval/qwen_lora.json", {"languages": languages})
-    write_json(
-        "metrics/qwen_lora.json",
-        {"languages": {code: summary(metrics) for code, metrics in languages.items()}},
-    )
+    write_evaluation("metrics/qwen_lora.json", "data/eval/qwen_lora.json", languages)
 
 
 if __name__ == "__main__":

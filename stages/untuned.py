@@ -7,8 +7,8 @@ from functools import partial
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import UserError, run_stage
-from regpt2.core.io import write_json
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.demo_models import load_qwen_base
 from regpt2.sources.models import load_pretrained_lm
@@ -42,11 +42,7 @@ def evaluate(name: str) -> None:
         settings.limit,
         predictions_dir=f"data/predictions/untuned_{name}",
     )
-    write_json(f"data/eval/untuned_{name}.json", {"languages": languages})
-    write_json(
-        f"metrics/untuned/{name}.json",
-        {"languages": {lang: summary(metrics) for lang, metrics in languages.items()}},
-    )
+    write_evaluation(f"metrics/untuned/{name}.json", f"data/eval/untuned_{name}.json", languages)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 from regpt2.config.params import load_params
 from regpt2.core.errors import run_stage
-from regpt2.core.io import write_json, write_text
-from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context, summary
+from regpt2.core.io import write_text
+from regpt2.nli.evaluate import evaluate_languages, make_prompt, model_context
+from regpt2.nli.metrics import write_evaluation
 from regpt2.sources.data import XnliRows
 from regpt2.sources.models import load_pretrained_lm
 
@@ -24,8 +25,9 @@ def main() -> None:
         settings.limit,
         predictions_dir="data/predictions/zeroshot",
     )
-    write_json("data/eval/zeroshot.json", {"split": settings.split, "languages": results})
-    write_json("metrics/zeroshot.json", {"languages": {k: summary(v) for k, v in results.items()}})
+    write_evaluation(
+        "metrics/zeroshot.json", "data/eval/zeroshot.json", results, split=settings.split
+    )
     rows = ["language,strict_accuracy,restricted_accuracy"]
     rows += [
         f"{lang},{m['strict_accuracy']:.4f},{m['restricted_accuracy']:.4f}"

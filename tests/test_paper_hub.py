@@ -29,6 +29,8 @@ import pytest
 from helpers import hub_mirror
 from ruamel.yaml import YAML
 
+from regpt2.nli.metrics import read_evaluation
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAPER = YAML(typ="safe").load((PROJECT_ROOT / "profiles" / "paper.yaml").read_text())
 
@@ -206,7 +208,7 @@ def test_paper_repro_writes_every_stage_output(paper_run: Path, hub):
     assert tokenize["documents"] == PRETRAIN_LINES
     if _shared_or_none() is not None:
         assert tokenize["vocab_size"] == 50257  # the real GPT-2 BPE, from the Hub repo
-    test = json.loads((metrics / "finetune_en.json").read_text())["test"]
+    test = read_evaluation(metrics / "finetune_en.json")["en"]
     assert test["strict_ci95_low"] <= test["strict_accuracy"] <= test["strict_ci95_high"]
     for name in ("zeroshot.json", "qwen_lora.json", "finetune_all.json"):
         languages = json.loads((metrics / name).read_text())["languages"]

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from regpt2.analysis.comparisons import (
     tier_contrast,
 )
 from regpt2.core.errors import UserError
+from regpt2.nli.metrics import read_evaluation, summary, write_evaluation
 from regpt2.nli.predictions import write_predictions as write_row_predictions
 from regpt2.report import (
     Report,
@@ -111,18 +113,32 @@ def write_analysis(root: Path) -> None:
     _write(root, "data/analysis/tests.json", tests)
 
 
-def _accuracy(value: float, n: int = 600, half_width: float = 3.7) -> dict:
+def _evaluation(value: float, n: int = 600, half_width: float = 3.7) -> dict:
+    """One language's full metrics at this strict accuracy, as `evaluate_rows` returns them."""
     return {
         "n": n,
         "strict_accuracy": value,
-        "strict_ci95_low": value - half_width,
-        "strict_ci95_high": value + half_width,
+        "strict_ci95": [value - half_width, value + half_width],
         "restricted_accuracy": value + 0.5,
-        "restricted_ci95_low": value - half_width + 0.5,
-        "restricted_ci95_high": value + half_width + 0.5,
+        "restricted_ci95": [value - half_width + 0.5, value + half_width + 0.5],
         "non_label_outputs": 2,
+        "labels": ["entailment", "neutral", "contradiction"],
+        "confusion_strict": [[150, 25, 25, 0], [30, 140, 30, 0], [40, 30, 130, 0]],
         "truncated": 0,
+        "bf16": False,
     }
+
+
+def _write_evaluation(root: Path, name: str, accuracy: dict[str, float], **context) -> None:
+    """metrics/NAME.json, data/eval/NAME.json and the predictions, as an evaluation stage writes
+    them (finetune_per_lang/LANG's predictions go to data/predictions/finetune_per_lang/)."""
+    evaluations = {lang: _evaluation(value) for lang, value in accuracy.items()}
+    if name == "zeroshot":  # Thai from a constant predictor: "entailment" whatever the input
+        evaluations["th"]["confusion_strict"] = [[200, 0, 0, 0], [200, 0, 0, 0], [199, 0, 0, 1]]
+    write_evaluation(
+        root / f"metrics/{name}.json", root / f"data/eval/{name}.json", evaluations, **context
+    )
+    write_predictions(root, name.split("/")[0], accuracy)
 
 
 def _write(root: Path, relative: str, data) -> None:
@@ -166,29 +182,8 @@ def write_metrics(
         "metrics/training/finetune_en.json",
         {"steps": 10, "train_loss": 0.61, "best_dev_strict_accuracy": 71.0},
     )
-    _write(root, "metrics/finetune_en.json", {"test": _accuracy(zeroshot["en"])})
-    write_predictions(root, "finetune_en", {"en": zeroshot["en"]})
-    write_predictions(root, "zeroshot", zeroshot)
-    _write(
-        root, "metrics/zeroshot.json", {"languages": {k: _accuracy(v) for k, v in zeroshot.items()}}
-    )
-    _write(
-        root,
-        "data/eval/zeroshot.json",
-        {
-            "split": "test",
-            "languages": {
-                "en": {
-                    "labels": ["entailment", "neutral", "contradiction"],
-                    "confusion_strict": [[150, 25, 25, 0], [30, 140, 30, 0], [40, 30, 130, 0]],
-                },
-                "th": {
-                    "labels": ["entailment", "neutral", "contradiction"],
-                    "confusion_strict": [[200, 0, 0, 0], [200, 0, 0, 0], [199, 0, 0, 1]],
-                },
-            },
-        },
-    )
+    _write_evaluation(root, "finetune_en", {"en": zeroshot["en"]})
+    _write_evaluation(root, "zeroshot", zeroshot, split="test")
     _write(
         root,
         "metrics/fertility.json",
@@ -238,9 +233,8 @@ def write_metrics(
         },
     )
     per_language = {"es": 57.0, "de": 52.0, "el": 40.0}
-    write_predictions(root, "finetune_per_lang", per_language)
     for lang, value in per_language.items():
-        _write(root, f"metrics/finetune_per_lang/{lang}.json", {"test": _accuracy(value)})
+        _write_evaluation(root, f"finetune_per_lang/{lang}", {lang: value})
         _write(
             root,
             f"metrics/training/finetune_per_lang/{lang}.json",
@@ -252,13 +246,7 @@ def write_metrics(
         "metrics/training/finetune_all.json",
         {"steps": 10, "train_loss": 1.1, "train_examples": 15708, "train_truncated": 3},
     )
-    _write(
-        root,
-        "metrics/finetune_all.json",
-        {"languages": {k: _accuracy(v) for k, v in all_language.items()}},
-    )
-    _write(root, "data/eval/finetune_all.json", {"trained_on": ["en", "es", "de", "el"]})
-    write_predictions(root, "finetune_all", all_language)
+    _write_evaluation(root, "finetune_all", all_language, trained_on=["en", "es", "de", "el"])
     translate = {
         "fr": (4.25, 1.28, 28.0, 4.0),
         "es": (4.3, 1.3, 30.0, 5.0),
@@ -376,10 +364,7 @@ def write_metrics(
         },
     )
     _write(root, "data/timings/qwen_lora.json", {"seconds": 12.0})
-    _write(
-        root, "metrics/qwen_lora.json", {"languages": {k: _accuracy(v) for k, v in lora.items()}}
-    )
-    write_predictions(root, "qwen_lora", lora)
+    _write_evaluation(root, "qwen_lora", lora)
     # What the analyze stage computes from the files above.
     _write(
         root,
@@ -683,7 +668,9 @@ def test_experiments_table_from_exp_show(tmp_path):
                     "metrics/training/finetune_en.json": {
                         "data": {"train_loss": 0.6, "best_dev_strict_accuracy": test}
                     },
-                    "metrics/finetune_en.json": {"data": {"test": _accuracy(test)}},
+                    "metrics/finetune_en.json": {
+                        "data": {"languages": {"en": summary(_evaluation(test))}}
+                    },
                 },
             },
         }
@@ -728,11 +715,68 @@ def test_invalid_json_is_a_user_error(tmp_path):
 def test_unexpected_shape_reports_the_section_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.delenv("REGPT2_STRICT_REPORT", raising=False)
     write_metrics(tmp_path)
-    _write(tmp_path, "metrics/qwen_lora.json", {"languages": {"en": {"n": 3}}})
+    _write(tmp_path, "metrics/probe.json", {"pretrained": {"en": {"n": 3}}})
     result = assemble_report(tmp_path, profile="demo", sources=DEMO_SOURCES)
     statuses = {section.id: section.status for section in result.sections}
-    assert statuses["qwen_lora"] == "error"
+    assert statuses["probe"] == "error"
     assert statuses["zeroshot"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("relative", "data", "message"),
+    [
+        (
+            "metrics/finetune_en.json",
+            {"test": summary(_evaluation(70.0))},
+            'metrics/finetune_en.json: metrics format 1 ({"test": ...}); this code reads format 2',
+        ),
+        (
+            "metrics/qwen_lora.json",
+            {"languages": {"en": {"n": 3}}},
+            "metrics/qwen_lora.json: languages.en lacks strict_accuracy, strict_ci95_low, ",
+        ),
+        (
+            "metrics/finetune_per_lang/es.json",
+            [70.0],
+            "metrics/finetune_per_lang/es.json: not an evaluation's results",
+        ),
+    ],
+    ids=["format 1", "a summary short of keys", "no languages"],
+)
+def test_an_evaluation_in_another_shape_is_a_user_error(tmp_path, relative, data, message):
+    """A metrics file of another format (an old snapshot, an older stage) stops the report with
+    one line naming the file, whichever section or claim reads it first."""
+    write_metrics(tmp_path)
+    _write(tmp_path, relative, data)
+    with pytest.raises(UserError) as caught:
+        _build(tmp_path)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_metrics_schema_imports_no_torch():
+    """The report and every scoring stage import `nli.metrics`: it stays free of torch."""
+    code = "import sys, regpt2.nli.metrics; print({'torch', 'transformers'} & set(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "set()"
+
+
+def test_write_evaluation_keeps_every_number(tmp_path):
+    """Summaries under "languages", rounded as before; the details keep the full metrics."""
+    full = {"en": {**_evaluation(70.123456), "strict_ci95": [66.00004, 73.99996]}}
+    write_evaluation(tmp_path / "m.json", tmp_path / "d.json", full, split="test")
+    assert read_evaluation(tmp_path / "m.json") == {
+        "en": {
+            "n": 600,
+            "strict_accuracy": 70.1235,
+            "strict_ci95_low": 66.0,
+            "strict_ci95_high": 74.0,
+            "restricted_accuracy": 70.6235,
+            "bf16": False,
+        }
+    }
+    assert json.loads((tmp_path / "d.json").read_text()) == {"split": "test", "languages": full}
+    assert read_evaluation(tmp_path / "missing.json") is None
 
 
 def test_stage_script_writes_the_report(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ from regpt2.analysis import snapshot
 from regpt2.analysis.snapshot import profile_differences, snapshot_problems, take_snapshot
 from regpt2.core.errors import UserError
 from regpt2.core.languages import XNLI_LANGUAGES
+from regpt2.nli.metrics import METRICS_FORMAT
+from regpt2.report import assemble_report
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = PROJECT_ROOT / "results" / "offline"
@@ -56,6 +58,15 @@ def test_problems_name_what_is_missing(complete_snapshot):
     assert "metrics/probe.json is missing or empty" in problems
 
 
+def test_a_metrics_file_of_another_format_is_a_problem(complete_snapshot):
+    path = complete_snapshot / "metrics" / "finetune_per_lang" / "es.json"
+    (summary,) = json.loads(path.read_text(encoding="utf-8"))["languages"].values()
+    path.write_text(json.dumps({"test": summary}), encoding="utf-8")  # metrics format 1
+    problems = snapshot_problems(complete_snapshot)
+    assert problems[0].startswith("metrics/finetune_per_lang/es.json: metrics format 1 ")
+    assert "metrics/finetune_per_lang/es.json has no test result" in problems
+
+
 def test_profile_differences_name_the_key():
     params = {"zeroshot": {"limit": 300, "split": "test"}, "profile": "offline"}
     assert profile_differences(params, {"zeroshot": {"limit": 300}}) == []
@@ -78,6 +89,17 @@ def test_the_offline_snapshot_is_complete_and_is_the_offline_profile():
     per_language = sorted(p.stem for p in (OFFLINE / "metrics" / "finetune_per_lang").glob("*"))
     assert per_language == sorted(params["finetune_per_lang"]["languages"])
     assert (OFFLINE / "README.md").read_text(encoding="utf-8").count("stands in for") >= 2
+    assert source["metrics_format"] == METRICS_FORMAT
+
+
+@pytest.mark.skipif(not OFFLINE.is_dir(), reason="no results/offline snapshot committed yet")
+def test_the_report_reads_the_offline_snapshot():
+    """Its metrics are in this format: every section that needs only metrics renders."""
+    params = _yaml(OFFLINE / "params.yaml")
+    report = assemble_report(OFFLINE, profile="offline", sources=params["sources"])
+    statuses = {section.id: section.status for section in report.sections}
+    for section in ("finetune_en", "zeroshot", "finetuning", "qwen_lora"):
+        assert statuses[section] == "ok", statuses
 
 
 # ---------------------------------------------------------------- the snapshot's name

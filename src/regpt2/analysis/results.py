@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from regpt2.core.io import read_json
+from regpt2.nli.metrics import read_evaluation
 
 METRICS = Path("metrics")
 
@@ -18,31 +19,30 @@ def _read(path: Path) -> dict | None:
     return read_json(path) if path.exists() else None
 
 
-def _strict(languages: dict) -> dict[str, float]:
-    return {lang: m["strict_accuracy"] for lang, m in languages.items()}
+def _strict(path: Path) -> dict[str, float]:
+    """Strict accuracy by language in an evaluation's metrics file (empty before it ran)."""
+    return {lang: m["strict_accuracy"] for lang, m in (read_evaluation(path) or {}).items()}
 
 
 def zeroshot_accuracy(root: Path = METRICS) -> dict[str, float]:
-    data = _read(root / "zeroshot.json")
-    return _strict(data["languages"]) if data else {}
+    return _strict(root / "zeroshot.json")
 
 
 def finetuned_accuracy(root: Path = METRICS) -> dict[str, float]:
     """Test strict accuracy of each per-language model (only the languages that were run)."""
     return {
-        path.stem: read_json(path)["test"]["strict_accuracy"]
+        lang: accuracy
         for path in sorted((root / "finetune_per_lang").glob("*.json"))
+        for lang, accuracy in _strict(path).items()
     }
 
 
 def all_language_accuracy(root: Path = METRICS) -> dict[str, float]:
-    data = _read(root / "finetune_all.json")
-    return _strict(data["languages"]) if data else {}
+    return _strict(root / "finetune_all.json")
 
 
 def lora_accuracy(root: Path = METRICS) -> dict[str, float]:
-    data = _read(root / "qwen_lora.json")
-    return _strict(data["languages"]) if data else {}
+    return _strict(root / "qwen_lora.json")
 
 
 def fertility(tokenizer: str, root: Path = METRICS) -> dict[str, float]:

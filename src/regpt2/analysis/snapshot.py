@@ -6,7 +6,8 @@
 - `metrics/`: every metrics file, exactly as the stages wrote them;
 - `params.yaml` and `dvc.lock`: what produced them (the lock pins every input's hash);
 - `timings.json`: wall time per stage (`scripts/timed_repro.py`) and per training run;
-- `SNAPSHOT.json`: the commit, the profile, the machine and the date.
+- `SNAPSHOT.json`: the commit, the profile, the machine, the date and the metrics format
+  (`nli.metrics.METRICS_FORMAT`).
 The DVC cache is not kept with the repository: these small text files are what lasts.
 
 NAME is one plain folder name, checked before anything else: the snapshot replaces whatever is
@@ -30,6 +31,7 @@ from regpt2.config.profiles import NOT_SET, profile_mismatches
 from regpt2.core.errors import UserError
 from regpt2.core.io import atomic_path
 from regpt2.core.languages import XNLI_LANGUAGES
+from regpt2.nli.metrics import METRICS_FORMAT, Summary, evaluation_languages
 
 RESULTS = Path("results")
 # Files a run may change without touching the code it ran: the profile's values and DVC's lock.
@@ -66,6 +68,7 @@ def take_snapshot(name: str, root: Path = Path("."), *, force: bool = False) -> 
             "profile": profile.get("profile"),
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": _machine(),
+            "metrics_format": METRICS_FORMAT,
         }
         (folder / "SNAPSHOT.json").write_text(json.dumps(source, indent=2) + "\n", "utf-8")
         problems = snapshot_problems(folder)
@@ -102,20 +105,21 @@ def snapshot_problems(folder: Path) -> list[str]:
     ]
     metrics = folder / "metrics"
     for stage in PER_LANGUAGE_STAGES:
-        languages = _read(metrics / f"{stage}.json").get("languages", {})
+        languages = _scores(metrics, f"{stage}.json", problems)
         missing = [lang for lang in XNLI_LANGUAGES if lang not in languages]
         if missing:
             problems.append(f"metrics/{stage}.json lacks {', '.join(missing)}")
     params = YAML(typ="safe").load((folder / "params.yaml").read_text("utf-8")) or {}
     per_lang = (params.get("finetune_per_lang") or {}).get("languages") or {}
     for lang in per_lang:
-        if "test" not in _read(metrics / "finetune_per_lang" / f"{lang}.json"):
+        if lang not in _scores(metrics, f"finetune_per_lang/{lang}.json", problems):
             problems.append(f"metrics/finetune_per_lang/{lang}.json has no test result")
     if not per_lang:
         problems.append("params.yaml names no per-language fine-tuning")
+    for name in ("finetune_en.json", "finetune_all.json"):
+        if not _scores(metrics, name, problems):
+            problems.append(f"metrics/{name} is missing or empty")
     checks = {
-        "finetune_en.json": "test",
-        "finetune_all.json": "languages",
         "fertility.json": "gpt2",
         "translate.json": "languages",
         "pretrain.json": None,
@@ -132,6 +136,17 @@ def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return {}
+
+
+def _scores(metrics: Path, name: str, problems: list[str]) -> dict[str, Summary]:
+    """The summaries by language in evaluation metrics file `metrics/NAME`: empty when it is
+    missing, and empty with the reason added to `problems` when it has another shape."""
+    data = _read(metrics / name)
+    try:
+        return evaluation_languages(data, f"metrics/{name}") if data else {}
+    except UserError as error:
+        problems.append(str(error))
         return {}
 
 

@@ -1,6 +1,6 @@
 """Scoring a saved model on NLI test sets: the study's prompt for its tokenizer, the one scorer
-(`nli.scorer`) per language, the per-row predictions every paired comparison reads
-(`nli.predictions`), and the summary numbers `dvc metrics` compares.
+(`nli.scorer`) per language and the per-row predictions every paired comparison reads
+(`nli.predictions`); `nli.metrics` writes the results.
 
 Every evaluation stage (English test, zero-shot, per-language, all-language, LoRA, the untuned
 floor) calls `evaluate_languages`. Nothing here trains: editing the training loop or the
@@ -99,17 +99,4 @@ def evaluate_languages(
             description=f"{split}-{lang}",
         )
         for lang in languages
-    }
-
-
-def summary(metrics: dict) -> dict:
-    """The numbers of a language's metrics that runs are compared on (`dvc metrics`, `dvc exp
-    show`); the rest (restricted intervals, confusion matrices, counts) stays in data/eval."""
-    return {
-        "n": metrics["n"],
-        "strict_accuracy": round(metrics["strict_accuracy"], 4),
-        "strict_ci95_low": round(metrics["strict_ci95"][0], 4),
-        "strict_ci95_high": round(metrics["strict_ci95"][1], 4),
-        "restricted_accuracy": round(metrics["restricted_accuracy"], 4),
-        "bf16": metrics["bf16"],
     }

@@ -18,6 +18,7 @@ from regpt2.core.batching import left_padded, pad_id_of
 from regpt2.core.errors import UserError
 from regpt2.core.precision import use_bf16
 from regpt2.nli.evaluate import make_prompt, model_context
+from regpt2.nli.metrics import TrainingSummary
 from regpt2.nli.prompts import NliPrompt
 from regpt2.nli.scorer import label_position_logits, predict
 from regpt2.sources.data import NliExample, XnliRows, take_subset
@@ -148,7 +149,7 @@ def train_languages(
     )
 
 
-def training_summary(result: TrainResult, counts: dict) -> dict:
+def training_summary(result: TrainResult, counts: dict) -> TrainingSummary:
     return {
         "steps": result.steps,
         "train_loss": round(result.mean_loss, 6),

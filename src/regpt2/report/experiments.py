@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from regpt2.core.errors import UserError
+from regpt2.nli.metrics import Summary, evaluation_languages
 from regpt2.report.document import DASH, Block, Experiment, Paragraph
 from regpt2.report.formatting import accuracy_ci, fmt, make_table
 from regpt2.report.to_markdown import markdown_block
@@ -94,7 +96,7 @@ def parse_exp_show(entries: Any) -> list[Experiment]:
             best_dev = training.get("best_dev_strict_accuracy")
             combined = {
                 "dev": {"strict_accuracy": best_dev},
-                "test": scores.get("test"),
+                "test": _test_scores(scores),
                 "train_loss": training.get("train_loss"),
             }
         rev = str(entry.get("rev") or "")
@@ -108,6 +110,16 @@ def parse_exp_show(entries: Any) -> list[Experiment]:
             for rev in group.get("revs") or []:
                 visit(rev)
     return runs
+
+
+def _test_scores(data: Mapping[str, Any]) -> Summary | None:
+    """The English test scores in metrics/finetune_en.json as `dvc exp show` read it; None for a
+    run from before metrics format 2, which `dvc exp show --all-commits` may list."""
+    try:
+        languages = evaluation_languages(data, "metrics/finetune_en.json") if data else {}
+    except UserError:
+        return None
+    return next(iter(languages.values()), None)  # its one language, finetune_en.language
 
 
 def experiments_markdown(experiments: list[Experiment] | None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from regpt2.core.errors import UserError
+from regpt2.nli.metrics import Summary, evaluation_details, evaluation_languages
 
 
 class Inputs:
@@ -56,8 +57,20 @@ class Inputs:
     def _changes(self, name: str) -> dict[str, float]:
         return dict((self.json("metrics/analysis/changes.json") or {}).get(name, {}))
 
-    def _details(self, relative: str) -> dict[str, dict]:
-        return dict((self.json(relative) or {}).get("languages", {}))
+    def scores(self, relative: str) -> dict[str, Summary] | None:
+        """An evaluation's summaries by language (metrics/NAME.json); None before it ran."""
+        data = self.json(relative)
+        return None if data is None else evaluation_languages(data, relative)
+
+    def details(self, relative: str) -> dict[str, dict]:
+        """An evaluation's full metrics by language (data/eval/NAME.json); empty before it ran."""
+        data = self.json(relative)
+        return {} if data is None else evaluation_details(data, relative)
+
+    def _with_counts(self, scores: Mapping[str, Summary], relative: str) -> dict[str, dict]:
+        """`scores` by language, each with the single numbers of the details at `relative`."""
+        details = self.details(relative)
+        return {lang: {**_scalars(details.get(lang, {})), **m} for lang, m in scores.items()}
 
     def pretrain(self) -> dict | None:
         metrics = self.json("metrics/pretrain.json")
@@ -67,14 +80,14 @@ class Inputs:
         return {**metrics, **{k: v for k, v in timing.items() if k != "steps"}}
 
     def finetune_en(self) -> dict | None:
-        metrics = self.json("metrics/finetune_en.json")
-        if metrics is None:
+        scores = self.scores("metrics/finetune_en.json")
+        if scores is None:
             return None
         training = self.json("metrics/training/finetune_en.json") or {}
-        test = {**(self.json("data/eval/finetune_en.json") or {}).get("test", {})}
-        test.update(metrics.get("test", {}))
+        scored = self._with_counts(scores, "data/eval/finetune_en.json")
+        test = next(iter(scored.values()), {})  # its one language, finetune_en.language
         best_dev = training.get("best_dev_strict_accuracy")
-        return {**training, "dev": {"strict_accuracy": best_dev}, "test": _scalars(test)}
+        return {**training, "dev": {"strict_accuracy": best_dev}, "test": test}
 
     def per_language(self) -> dict[str, dict]:
         """Per-language fine-tuning, by language: training summary, test scores, change."""
@@ -84,20 +97,20 @@ class Inputs:
         found = {}
         for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
             lang = path.stem
-            metrics = self.json(f"metrics/finetune_per_lang/{path.name}") or {}
+            scores = self.scores(f"metrics/finetune_per_lang/{path.name}") or {}
             training = self.json(f"metrics/training/finetune_per_lang/{path.name}") or {}
             found[lang] = {
                 **training,
                 "language": lang,
-                "test": metrics.get("test", {}),
+                "test": scores.get(lang, {}),
                 "zeroshot_strict_accuracy": zeroshot.get(lang),
                 "change_vs_zeroshot": changes.get(lang),
             }
         return found
 
     def finetune_all(self) -> dict | None:
-        metrics = self.json("metrics/finetune_all.json")
-        if metrics is None:
+        scores = self.scores("metrics/finetune_all.json")
+        if scores is None:
             return None
         training = self.json("metrics/training/finetune_all.json") or {}
         vs_zeroshot = self._changes("all_languages_vs_zeroshot")
@@ -111,13 +124,13 @@ class Inputs:
                     "change_vs_zeroshot": vs_zeroshot.get(lang),
                     "change_vs_per_language": vs_per_language.get(lang),
                 }
-                for lang, m in metrics.get("languages", {}).items()
+                for lang, m in scores.items()
             },
         }
 
     def qwen_lora(self) -> dict | None:
-        metrics = self.json("metrics/qwen_lora.json")
-        if metrics is None:
+        scores = self.scores("metrics/qwen_lora.json")
+        if scores is None:
             return None
         training = self.json("metrics/training/qwen_lora.json") or {}
         timing = self.json("data/timings/qwen_lora.json") or {}
@@ -132,7 +145,7 @@ class Inputs:
                     "gpt2_zeroshot_strict_accuracy": gpt2.get(lang),
                     "change_vs_gpt2": changes.get(lang),
                 }
-                for lang, m in metrics.get("languages", {}).items()
+                for lang, m in scores.items()
             },
         }
 
@@ -160,19 +173,13 @@ class Inputs:
 
     def zeroshot(self) -> dict[str, dict]:
         """Zero-shot scores by language, with the counts kept in data/eval."""
-        data = self.json("metrics/zeroshot.json")
-        if not isinstance(data, dict):
-            return {}
-        details = self._details("data/eval/zeroshot.json")
-        return {
-            lang: {**_scalars(details.get(lang, {})), **m}
-            for lang, m in data.get("languages", {}).items()
-        }
+        scores = self.scores("metrics/zeroshot.json")
+        return {} if scores is None else self._with_counts(scores, "data/eval/zeroshot.json")
 
     def untuned(self, model: str) -> dict[str, dict]:
         """The floor: `model` (gpt2 or qwen) scored before any NLI fine-tuning, by language
         (empty before untuned@MODEL ran)."""
-        return dict((self.json(f"metrics/untuned/{model}.json") or {}).get("languages", {}))
+        return dict(self.scores(f"metrics/untuned/{model}.json") or {})
 
     def zeroshot_accuracy(self) -> dict[str, float]:
         return {lang: m["strict_accuracy"] for lang, m in self.zeroshot().items()}

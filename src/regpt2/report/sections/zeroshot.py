@@ -53,7 +53,7 @@ def zeroshot_section(ctx: Context, section: Section) -> None:
         section.blocks.append(not_run("zeroshot", "metrics/zeroshot.json"))
         section.status = "not run"
         return
-    evaluations = (ctx.inputs.json("data/eval/zeroshot.json") or {}).get("languages", {})
+    evaluations = ctx.inputs.details("data/eval/zeroshot.json")
     floor = ctx.inputs.untuned("gpt2")
     rows = []
     for lang in xnli_order(zeroshot):
