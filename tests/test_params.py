@@ -73,6 +73,8 @@ def test_the_repository_params_validate():
         ("finetune_en.training.bf16", 1, "must be auto, true or false"),
         ("probe.early_layers", [1], "expected two layer indices, [first, last]"),
         ("probe.late_layers", [1, 2, 3], "expected two layer indices, [first, last]"),
+        ("probe.first_hidden_state", 2, "Input should be 0 or 1"),
+        ("probe.depth_policy", "stretch", "'scale', 'clip' or 'error'"),
     ],
 )
 def test_wrong_type_or_range_names_the_key(raw, key, value, expected):

@@ -357,7 +357,8 @@ class Probe(Section):
     rows: PositiveInt
     max_length: Annotated[int, Field(ge=2)]
     batch_size: PositiveInt
-    first_hidden_state: NonNegativeInt
+    # 0: layer 0 is the embeddings (the study's hidden_states[0]); 1: layer 0 is the first block.
+    first_hidden_state: Literal[0, 1]
     early_layers: LayerRange
     late_layers: LayerRange
     depth_policy: Literal["scale", "clip", "error"]

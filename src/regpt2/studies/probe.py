@@ -71,7 +71,6 @@ from regpt2.studies.probe_measures import (
 
 ENGLISH = "en"
 DepthPolicy = Literal["scale", "clip", "error"]
-DEPTH_POLICIES: tuple[str, ...] = ("scale", "clip", "error")
 #: Per-language numbers that `correlate_with_metric` correlates by default.
 PROBE_FIELDS: tuple[str, ...] = (
     "attention_entropy",
@@ -99,18 +98,6 @@ class LayerRanges:
     notes: tuple[str, ...] = ()
 
 
-def _check_range(name: str, span: Sequence[int]) -> tuple[int, int]:
-    try:
-        first, last = (int(x) for x in span)
-    except (TypeError, ValueError):
-        raise UserError(
-            f"probe: {name} must be two layer numbers [first, last], got {span!r}"
-        ) from None
-    if first < 0 or last < first:
-        raise UserError(f"probe: {name} must satisfy 0 <= first <= last, got [{first}, {last}]")
-    return first, last
-
-
 def resolve_layer_ranges(
     n_layers: int,
     *,
@@ -120,22 +107,16 @@ def resolve_layer_ranges(
     reference_layers: int = 12,
     depth_policy: DepthPolicy = "scale",
 ) -> LayerRanges:
-    """Map the study's inclusive early/late layer ranges onto a model with `n_layers` blocks."""
+    """Map the study's inclusive early/late layer ranges onto a model with `n_layers` blocks.
+
+    The settings come checked from params.yaml (`config.params.Probe`: ranges [first, last] with
+    0 <= first <= last, first_hidden_state 0 or 1, a known depth policy); what is checked here
+    depends on the model."""
     if n_layers < 1:
         raise UserError(f"probe: the model has {n_layers} layers; at least 1 is needed")
-    if first_hidden_state not in (0, 1):
-        raise UserError(
-            f"probe: first_hidden_state must be 0 (layer 0 = embeddings) or 1 "
-            f"(layer 0 = first block), got {first_hidden_state}"
-        )
-    if depth_policy not in DEPTH_POLICIES:
-        raise UserError(
-            f"probe: depth_policy must be one of {DEPTH_POLICIES}, got {depth_policy!r}"
-        )
-    if reference_layers < 1:
-        raise UserError(f"probe: reference_layers must be >= 1, got {reference_layers}")
-    spans = {"early_layers": _check_range("early_layers", early_layers)}
-    spans["late_layers"] = _check_range("late_layers", late_layers)
+    first_early, last_early = early_layers
+    first_late, last_late = late_layers
+    spans = {"early_layers": (first_early, last_early), "late_layers": (first_late, last_late)}
     available = n_layers + 1 - first_hidden_state  # study layers 0 .. available-1
     notes: list[str] = []
     resolved: dict[str, tuple[int, int]] = {}

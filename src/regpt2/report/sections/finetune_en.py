@@ -14,7 +14,7 @@ from regpt2.report.sections.pretraining import _smooth
 def finetune_en_section(ctx: Context, section: Section) -> None:
     metrics = ctx.inputs.finetune_en()
     if metrics is None:
-        section.blocks.append(not_run("finetune_en", "metrics/finetune_en.json"))
+        section.blocks.append(not_run("finetune_en_test", "metrics/finetune_en.json"))
         section.status = "not run"
     else:
         baseline = study.FINETUNE_EN_BASELINE

@@ -37,12 +37,12 @@ def finetuning_section(ctx: Context, section: Section) -> None:
             per_language_table(per_language, zeroshot, ctx.inputs.tiers(), paired, start)
         )
     else:
-        section.blocks.append(not_run("finetune_per_lang", "metrics/finetune_per_lang/*.json"))
+        section.blocks.append(not_run("finetune_per_lang_test", "metrics/finetune_per_lang/*.json"))
     if all_languages:
         paired = tests.get("all_languages_vs_zeroshot", {})
         section.blocks.append(all_language_table(all_languages, zeroshot, paired, base))
     else:
-        section.blocks.append(not_run("finetune_all", "metrics/finetune_all.json"))
+        section.blocks.append(not_run("finetune_all_test", "metrics/finetune_all.json"))
     if not per_language and not all_languages:
         section.status = "not run"
         return

@@ -84,12 +84,12 @@ def _setting_value(key: str, value: Any) -> str:
 STAGE_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("tokenize", "metrics/tokenize.json"),
     ("pretrain", "metrics/pretrain.json"),
-    ("finetune_en", "metrics/finetune_en.json"),
+    ("finetune_en_test", "metrics/finetune_en.json"),
     ("zeroshot", "metrics/zeroshot.json"),
     ("fertility", "metrics/fertility.json"),
-    ("finetune_per_lang", "metrics/finetune_per_lang"),
-    ("finetune_all", "metrics/finetune_all.json"),
+    ("finetune_per_lang_test", "metrics/finetune_per_lang"),
+    ("finetune_all_test", "metrics/finetune_all.json"),
     ("translate", "metrics/translate.json"),
     ("probe", "metrics/probe.json"),
-    ("qwen_lora", "metrics/qwen_lora.json"),
+    ("qwen_lora_test", "metrics/qwen_lora.json"),
 )

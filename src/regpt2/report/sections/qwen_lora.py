@@ -34,7 +34,7 @@ from regpt2.report.sections.zeroshot import floor_cell
 def qwen_section(ctx: Context, section: Section) -> None:
     data = ctx.inputs.qwen_lora()
     if not data or not data.get("languages"):
-        section.blocks.append(not_run("qwen_lora", "metrics/qwen_lora.json"))
+        section.blocks.append(not_run("qwen_lora_test", "metrics/qwen_lora.json"))
         section.status = "not run"
         return
     languages = data["languages"]
