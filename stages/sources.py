@@ -49,16 +49,20 @@ def write_links() -> None:
 
 
 def _link_target(name: str, text: str) -> Path | None:
-    """The absolute path a local source's link points to; None for any other source."""
+    """The absolute path a local source's link points to; None where the link is a file with
+    the param's text: a source that is not a local path, or a path under data/ that does not
+    exist yet (a stage output still to come, like the demo's GPT-2, pretrain's model, which its
+    fingerprint stage also depends on directly). DVC stops with a traceback at a link that
+    points nowhere, so none is made."""
     source = parse_source(text, role=f"sources.{name}")
     if source.kind != "path":
         return None
     target = source.path.resolve()
-    # A path under data/ may be a stage output still to come (the demo's GPT-2 is pretrain's
-    # model); any other must exist now.
-    if not target.exists() and not target.is_relative_to(Path.cwd().resolve() / "data"):
-        raise UserError(f"sources.{name}: local path {text!r} does not exist")
-    return target
+    if target.exists():
+        return target
+    if target.is_relative_to(Path.cwd().resolve() / "data"):
+        return None
+    raise UserError(f"sources.{name}: local path {text!r} does not exist")
 
 
 def write_fingerprint(name: str) -> None:

@@ -216,6 +216,20 @@ def test_source_links_point_at_local_sources(project: Path, tmp_path: Path):
     assert (links / "qwen").read_text(encoding="utf-8") == "demo\n"
 
 
+def test_a_stage_output_still_to_come_is_no_dangling_link(project: Path):
+    """A path under data/ may be written by a stage later (the demo's GPT-2): its link is a file
+    with the param's text until then, since DVC stops with a traceback at a dangling link."""
+    _set_params(project, {"sources.gpt2": "data/models/later"})
+    completed = subprocess.run(
+        [sys.executable, "-m", "stages.sources", "links"],
+        cwd=project, env=_stage_env(project), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    link = project / "data" / "sources" / "links" / "gpt2"
+    assert not link.is_symlink()
+    assert link.read_text(encoding="utf-8") == "data/models/later\n"
+
+
 def test_sources_stage_usage(project: Path):
     line = _run_failing_stage(project, "sources", "model")
     assert line.startswith("error: usage: python -m stages.sources {links|pretrain_text|tokenizer|")
