@@ -30,30 +30,22 @@ LINKS = Path("data/sources/links")
 
 
 def write_links() -> None:
-    """data/sources/links/NAME (a link to a local source, else the param's text) and, as the
-    stage's output, data/sources/links/NAME.txt (the param's text). Every source is checked
-    before anything is written."""
+    """data/sources/links/NAME for every source and, as the stage's output,
+    data/sources/links/NAME.txt (the param's text). Every source is checked before anything is
+    written."""
     sources = load_params().sources
     targets = {name: _link_target(name, getattr(sources, name)) for name in NAMES}
-    LINKS.mkdir(parents=True, exist_ok=True)
     for name, target in targets.items():
         text = getattr(sources, name)
-        temporary = LINKS / f".{name}.new"
-        temporary.unlink(missing_ok=True)
-        if target is None:
-            temporary.write_text(text + "\n", encoding="utf-8")
-        else:
-            temporary.symlink_to(target)
-        os.replace(temporary, LINKS / name)
+        _make_link(name, target, text)
         write_text(LINKS / f"{name}.txt", text + "\n")
 
 
 def _link_target(name: str, text: str) -> Path | None:
     """The absolute path a local source's link points to; None where the link is a file with
     the param's text: a source that is not a local path, or a path under data/ that does not
-    exist yet (a stage output still to come, like the demo's GPT-2, pretrain's model, which its
-    fingerprint stage also depends on directly). DVC stops with a traceback at a link that
-    points nowhere, so none is made."""
+    exist yet (a stage output still to come, like the demo's GPT-2, pretrain's model). DVC stops
+    with a traceback at a link that points nowhere, so none is made."""
     source = parse_source(text, role=f"sources.{name}")
     if source.kind != "path":
         return None
@@ -65,9 +57,25 @@ def _link_target(name: str, text: str) -> Path | None:
     raise UserError(f"sources.{name}: local path {text!r} does not exist")
 
 
+def _make_link(name: str, target: Path | None, text: str) -> None:
+    LINKS.mkdir(parents=True, exist_ok=True)
+    temporary = LINKS / f".{name}.new"
+    temporary.unlink(missing_ok=True)
+    if target is None:
+        temporary.write_text(text + "\n", encoding="utf-8")
+    else:
+        temporary.symlink_to(target)
+    os.replace(temporary, LINKS / name)
+
+
 def write_fingerprint(name: str) -> None:
+    """data/sources/NAME.json. The link is made again first: a stage output that was still to
+    come when `source_links` ran (the demo's GPT-2) exists now, and DVC records the link as this
+    stage leaves it, so every later `source_links` run finds it unchanged."""
     text = getattr(load_params().sources, name)
-    write_json(f"data/sources/{name}.json", fingerprint(text, role=f"sources.{name}"))
+    record = fingerprint(text, role=f"sources.{name}")  # a missing local path stops here
+    _make_link(name, _link_target(name, text), text)
+    write_json(f"data/sources/{name}.json", record)
     if name == "gpt2":
         tokenizer = fingerprint(text, role="sources.gpt2", tokenizer_only=True)
         write_json("data/sources/gpt2_tokenizer.json", tokenizer)
