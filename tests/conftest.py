@@ -83,3 +83,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> Path:
+    """A committed copy of the project with the demo pipeline reproduced (minutes): one run
+    for the session, shared by the end-to-end tests (the pipeline's, the seed robustness')."""
+    from helpers.demo_project import reproduce_demo
+
+    return reproduce_demo(tmp_path_factory.mktemp("regpt2") / "project")

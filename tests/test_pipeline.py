@@ -1,7 +1,7 @@
 """End to end: `dvc repro` of the demo profile in a temporary copy of the project, then the
 things users do with it (a `dvc exp run -S` variant, `dvc metrics diff`, precise reruns).
 
-Minutes, not seconds: the whole study runs once per test session (module-scoped fixture).
+Minutes, not seconds: the whole study runs once per test session (conftest's `demo_project`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.demo_project import command_env, run
 
 from regpt2.nli.metrics import read_evaluation
 
@@ -82,56 +83,10 @@ CHANGE_IMPACT = [
 ]  # fmt: skip
 
 
-def command_env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
-    return env
-
-
-def run(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess:
-    """Run a command in `cwd`; a command that hangs fails its test after `timeout` seconds
-    instead of stalling the whole suite."""
-    try:
-        result = subprocess.run(
-            args, cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as error:
-        raise AssertionError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from error
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-            f"{result.stderr[-3000:]}"
-        )
-    return result
-
-
-def project_files() -> list[str]:
-    """The files a fresh clone would have: tracked plus untracked-but-not-ignored."""
-    listing = run(["git", "ls-files", "-co", "--exclude-standard"], PROJECT_ROOT).stdout
-    return [name for name in listing.splitlines() if (PROJECT_ROOT / name).is_file()]
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A committed copy of the project with the demo pipeline reproduced."""
-    root = tmp_path_factory.mktemp("regpt2") / "project"
-    for name in project_files():
-        if name.startswith(("metrics/", "report/")) or name == "dvc.lock":
-            continue  # start from nothing: the run must produce them itself
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, target)
-    run(["git", "init", "-q"], root)
-    run(["git", "config", "user.email", "ci@example.com"], root)
-    run(["git", "config", "user.name", "CI"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "copy"], root)
-    run(["dvc", "repro"], root, timeout=3600)  # ~12 minutes on 2 cores
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "demo run"], root)
-    return root
+def project(demo_project) -> Path:
+    """The session's committed copy of the project with the demo pipeline reproduced."""
+    return demo_project
 
 
 @contextlib.contextmanager

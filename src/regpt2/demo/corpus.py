@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from regpt2.core.errors import UserError
@@ -391,12 +391,14 @@ def demo_pretrain_documents(n_documents: int, seed: int = 0) -> list[str]:
     return [_document(rng) for _ in range(n_documents)]
 
 
-# Premises per non-English pretraining document: a short paragraph.
+# Sentences per non-English pretraining document: a short paragraph.
 _SENTENCES_PER_DOCUMENT = 6
 # The paragraphs are another draw than the NLI splits (seed 0), and skip every premise content
 # that the dev or test split holds up to the real XNLI's sizes, so pretraining never reads a
 # sentence that picks or scores a checkpoint (demo splits larger than XNLI's are not covered).
-# A train premise can recur: harmless, fine-tuning reads it anyway. No hypothesis, no label.
+# A train premise can recur: harmless, fine-tuning reads it anyway. No hypothesis, no label:
+# every paragraph sentence says a place and a time, which no hypothesis does (a premise without
+# a time can read exactly as a hypothesis that restates it with the place).
 _OTHER_LANGUAGE_SEED = 7
 _EVALUATION_SPLIT_SIZES = {"dev": 2490, "test": 5010}
 
@@ -416,38 +418,63 @@ def _evaluation_premises() -> frozenset[tuple[int, ...]]:
 
 
 def _paragraph_rows(count: int, seed: int) -> list[_Row]:
-    """The first `count` rows of a train-split draw whose premise no evaluation row holds."""
+    """The first `count` rows of a train-split draw whose premise has a time and is no
+    evaluation row's."""
     size = count
     while True:
         rows = [
             row
             for row in _abstract_rows("train", size, seed)
-            if _premise_content(row) not in _evaluation_premises()
+            if row.time >= 0 and _premise_content(row) not in _evaluation_premises()
         ]
         if len(rows) >= count:
             return rows[:count]
         size = 2 * size + _SENTENCES_PER_DOCUMENT
 
 
+def _paragraph_sentence(lang: str, row: _Row, index: int) -> str:
+    """Sentence `index` of the paragraphs: the row's premise, every second one negated. Real
+    text in any language negates (WebText's residue too); without it, a negation word that
+    English lacks (es "no", el "δεν", ar "لم") reaches fine-tuning as a token pretraining never
+    trained, and the per-language models learn the negation cue only by luck of the seed
+    (issue 34)."""
+    lex = LEXICONS[lang]
+    if index % 2 == 0:
+        return _render(lex, row, lang)[0]
+    negated = replace(
+        row,
+        h_subject=row.subject,
+        h_verb=row.verb,
+        h_obj=row.obj,
+        h_adjective=row.adjective,
+        h_negated=True,
+        h_place=True,
+        h_time=True,
+        h_extra=-1,
+    )
+    return _render(lex, negated, lang)[1]
+
+
 def demo_other_language_sentences(
     count: int, seed: int = _OTHER_LANGUAGE_SEED
 ) -> dict[str, list[str]]:
-    """`count` demo premises per non-English XNLI language, the same sentences in each (see
-    `demo_other_language_documents`), none of them a dev or test premise."""
+    """`count` demo sentences per non-English XNLI language (premises, every second negated),
+    the same statements in each (see `demo_other_language_documents`), none of them a dev or
+    test sentence."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise UserError(f"demo sentence count must be a non-negative integer, got {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UserError(f"demo seed must be an integer, got {seed!r}")
     rows = _paragraph_rows(count, seed)
     return {
-        lang: [_render(LEXICONS[lang], row, lang)[0] for row in rows]
+        lang: [_paragraph_sentence(lang, row, index) for index, row in enumerate(rows)]
         for lang in demo_languages()
         if lang != "en"
     }
 
 
 def demo_other_language_documents(per_language: int, seed: int = _OTHER_LANGUAGE_SEED) -> list[str]:
-    """`per_language` paragraphs of demo premises in each non-English XNLI language (XNLI order).
+    """`per_language` paragraphs of demo sentences in each non-English XNLI language (XNLI order).
 
     GPT-2's WebText was filtered to English but kept some text in other languages, so its BPE
     has merges in every script. With English-only stories the demo BPE spells Greek, Cyrillic,
