@@ -7,7 +7,8 @@ run. This times, interleaved over a few rounds:
 
 - `python -c "import torch"`: the floor every torch stage pays;
 - `python -m stages.finetune_per_lang evaluate es`: a whole scoring stage (600 demo test rows);
-- the same stage's imports alone,
+- the same stage's imports alone;
+- the report stage's imports (no model, no torch),
 
 and prints each as a ratio to the floor, then the heaviest modules of the stage's import
 (`python -X importtime`). Run it in a project where the demo `dvc repro` has run (it rewrites
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "import torch (the floor)": [sys.executable, "-c", "import torch"],
     "import the stage": [sys.executable, "-c", "import stages.finetune_per_lang"],
+    # A stage without a model: since issue 34 it imports no torch.
+    "import the report stage": [sys.executable, "-c", "import stages.report"],
     "whole stage: finetune_per_lang evaluate es": [
         sys.executable,
         "-m",

@@ -761,6 +761,16 @@ def test_the_metrics_schema_imports_no_torch():
     assert done.stdout.strip() == "set()"
 
 
+def test_the_report_stage_starts_without_torch():
+    """The report reads JSON and draws plots: importing its stage pulls in no torch (1-2 s of
+    every run's start-up, issue 34)."""
+    code = "import sys, stages.report; print({'torch', 'transformers'} & set(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    assert done.stdout.strip() == "set()"
+
+
 def test_write_evaluation_keeps_every_number(tmp_path):
     """Summaries under "languages", rounded as before; the details keep the full metrics."""
     full = {"en": {**_evaluation(70.123456), "strict_ci95": [66.00004, 73.99996]}}
