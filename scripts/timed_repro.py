@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -60,14 +61,32 @@ class CpuMeter:
         return sum(value - self.baseline.get(pid, 0.0) for pid, value in self.seen.items())
 
 
+def _dvc_command() -> str | None:
+    """The dvc beside this Python (a venv's, even when it is not activated), else the one on
+    PATH."""
+    beside = Path(sys.executable).parent / "dvc"
+    return str(beside) if beside.is_file() else shutil.which("dvc")
+
+
 def main(argv: list[str]) -> int:
+    dvc = _dvc_command()
+    if dvc is None:
+        print("error: no dvc beside this Python nor on PATH: run scripts/setup.sh", file=sys.stderr)
+        return 2
     began = time.time()
     earlier = _unfinished_record()
     stages: dict[str, dict[str, float]] = dict(earlier.get("stages", {}))
     earlier_wall = earlier.get("total_wall_seconds", 0.0)
     current: tuple[str, float] | None = None
+    # The stages' `python` is the interpreter running this script, so that
+    # `.venv/bin/python scripts/timed_repro.py` works without activating the venv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     process = subprocess.Popen(
-        ["dvc", "repro", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [dvc, "repro", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PATH": path},
     )
     meter = CpuMeter(process.pid)
     meter.reset()

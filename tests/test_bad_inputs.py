@@ -443,3 +443,20 @@ def test_sigterm_between_the_renames_of_a_folder_swap(tmp_path):
     assert line.startswith("error: python -c interrupted by SIGTERM; nothing half-written")
     assert (tmp_path / "model" / "weights").read_text() == "new"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+
+
+def test_timed_repro_without_dvc_is_one_line(tmp_path, monkeypatch, capsys):
+    """scripts/timed_repro.py run by a Python with no dvc beside it and none on PATH."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "timed_repro.py"
+    spec = importlib.util.spec_from_file_location("timed_repro", path)
+    timed_repro = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timed_repro)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert timed_repro.main([]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: no dvc"), errors
+    assert not list(tmp_path.iterdir())  # nothing written

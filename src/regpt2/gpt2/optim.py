@@ -14,10 +14,12 @@ the bias-corrected `sqrt(v_hat)`: the two agree only with weight_decay = 0 and e
 The update is the same arithmetic, element by element, in one of three orders, all giving
 identical numbers: with `foreach=False` a plain per-tensor loop; with `foreach=True` (default),
 on a GPU `torch._foreach_*` kernels (one launch per op for a whole group), and on a CPU all the
-ops on one cache-sized slice of every tensor before the next slice. The update is memory-bound:
-op by op over whole tensors it streams each 135M-float state array through memory 2-3 times per
-op; slice by slice it stays in the cache (SmolLM2's 135M parameters on 2 AVX2 cores: 0.27 s per
-update instead of 0.79 s with `_foreach_*`; bench/bench_adamw.py).
+ops on one cache-sized slice of a large tensor before the next slice, and `_foreach_*` calls
+over chunks of small tensors. A large model's update is memory-bound: op by op over whole
+tensors it streams each 135M-float state array through memory 2-3 times per op; slice by slice
+it stays in the cache (SmolLM2's 135M parameters on 2 AVX2 cores: 0.27 s per update instead of
+0.79 s with `_foreach_*`). A small model's is bound by Python's cost per op call, which chunks
+keep to a few calls per step (bench/bench_adamw.py, `--model demo`).
 """
 
 from __future__ import annotations
@@ -129,23 +131,39 @@ def _update_loop(params, grads, exp_avgs, exp_avg_sqs, step: int, group: dict[st
             p.add_(p, alpha=-decay)
 
 
-# Elements per slice in `_update_in_slices`: 1 MiB of fp32 per state array, so that a slice of
-# the parameter, its gradient and both moments stays in L2/L3 across the update's ops.
+# Elements per slice or chunk in `_update_in_slices`: 1 MiB of fp32 per state array, so that a
+# slice of the parameters, their gradients and both moments stays in L2/L3 across the update's
+# ops.
 SLICE = 1 << 18
 
 
 def _update_in_slices(params, grads, exp_avgs, exp_avg_sqs, step: int, group) -> None:
+    """The CPU order. A tensor larger than SLICE is cut into slices of SLICE elements, each
+    updated by all the ops before the next slice (a strided one is updated whole). Smaller
+    tensors are gathered into chunks of at most SLICE elements, each updated by one
+    `_foreach_*` call per op: a model of many small tensors (the demo GPT-2's 28) then pays a few
+    calls per step instead of 7 per tensor (bench/bench_adamw.py --model demo)."""
     slices: tuple[list[torch.Tensor], ...] = ([], [], [], [])
+    chunks: list[tuple[list[torch.Tensor], ...]] = []
+    size = SLICE  # the size of the last chunk: none yet
     for tensors in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
-        if not all(tensor.is_contiguous() for tensor in tensors):
+        count = tensors[0].numel()
+        if count <= SLICE:
+            if size + count > SLICE:
+                chunks.append(([], [], [], []))
+                size = 0
+            for out, tensor in zip(chunks[-1], tensors, strict=True):
+                out.append(tensor)
+            size += count
+        elif not all(tensor.is_contiguous() for tensor in tensors):
             for out, tensor in zip(slices, tensors, strict=True):
-                out.append(tensor)  # a strided tensor is updated whole
-            continue
-        flat = [tensor.view(-1) for tensor in tensors]
-        for start in range(0, flat[0].numel(), SLICE):
-            for out, tensor in zip(slices, flat, strict=True):
-                out.append(tensor[start : start + SLICE])
+                out.append(tensor)  # a large strided tensor is updated whole
+        else:
+            for out, tensor in zip(slices, tensors, strict=True):
+                out.extend(tensor.view(-1).split(SLICE))
     _update_loop(*slices, step, group)
+    for chunk in chunks:
+        _update_foreach(*chunk, step, group)
 
 
 def _update_foreach(params, grads, exp_avgs, exp_avg_sqs, step: int, group: dict[str, Any]) -> None:
