@@ -20,13 +20,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from helpers import hub_mirror
+from helpers.demo_project import project_files, run
 from ruamel.yaml import YAML
 
 from regpt2.nli.metrics import read_evaluation
@@ -111,21 +111,6 @@ def hub(tmp_path_factory):
         }
 
 
-def run(args: list[str], cwd: Path, env: dict, timeout: float = 600, check: bool = True):
-    try:
-        result = subprocess.run(
-            args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as error:
-        raise AssertionError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from error
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-            f"{result.stderr[-4000:]}"
-        )
-    return result
-
-
 def flat(tree: dict, where: str = "") -> dict:
     """{dotted key: value} of a params tree."""
     out = {}
@@ -156,14 +141,12 @@ def paper_run(hub, tmp_path_factory) -> Path:
     """A committed copy of the project under the paper profile, sizes shrunk, `dvc repro`ed."""
     env = hub["env"]
     project = tmp_path_factory.mktemp("paper") / "project"
-    listing = run(["git", "ls-files", "-co", "--exclude-standard"], PROJECT_ROOT, env).stdout
-    for name in listing.splitlines():
+    for name in project_files():
         if name.startswith(("metrics/", "report/", "results/")) or name == "dvc.lock":
             continue  # the run must produce them itself
-        if (PROJECT_ROOT / name).is_file():
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT_ROOT / name, project / name)
-    run(["regpt2", "profile", "paper"], project, env)
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, project / name)
+    run(["regpt2", "profile", "paper"], project, env=env)
     paper = flat(YAML(typ="safe").load((project / "params.yaml").read_text()))
     local_url = {
         "sources.pretrain_text": hub["pretrain_url"],
@@ -176,10 +159,10 @@ def paper_run(hub, tmp_path_factory) -> Path:
     for name in [key for key in params if key.startswith("sources.") and "sha256" not in key]:
         assert params[name].startswith(("hub:", "url:")), (name, params[name])
     for git in (["init", "-q"], ["add", "-A"]):
-        run(["git", *git], project, env)
+        run(["git", *git], project, env=env)
     run(["git", "-c", "user.name=CI", "-c", "user.email=ci@localhost", "commit", "-qm", "paper"],
-        project, env)  # fmt: skip
-    run(["dvc", "repro"], project, env, timeout=900)
+        project, env=env)  # fmt: skip
+    run(["dvc", "repro"], project, env=env)
     return project
 
 
@@ -192,7 +175,7 @@ def test_paper_repro_writes_every_stage_output(paper_run: Path, hub):
     for stage, entry in lock.items():
         for out in entry.get("outs", []):
             assert (paper_run / out["path"]).exists(), (stage, out["path"])
-    status = json.loads(run(["dvc", "status", "--json"], paper_run, hub["env"]).stdout)
+    status = json.loads(run(["dvc", "status", "--json"], paper_run, env=hub["env"]).stdout)
     assert status == {}
 
     # Every source came through the Hub or the url server, none from a local path or `demo`.
@@ -239,7 +222,7 @@ for folder in sys.argv[1:]:
 """
     folders = ["data/models/pretrain", "data/models/finetune_en", "data/models/finetune_all"]
     folders += ["data/models/finetune_per_lang/es", "data/models/qwen_lora"]
-    output = run([sys.executable, "-c", script, *folders], paper_run, hub["env"]).stdout
+    output = run([sys.executable, "-c", script, *folders], paper_run, env=hub["env"]).stdout
     assert output.count("loaded") == len(folders), output
 
 
@@ -287,7 +270,7 @@ def test_hub_failure_is_one_error_line(paper_run: Path, hub, values, stage, expe
         result = run(
             [sys.executable, "-m", f"stages.{stage[0]}", *stage[1:]],
             paper_run,
-            hub["env"],
+            env=hub["env"],
             timeout=120,
             check=False,
         )

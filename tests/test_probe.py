@@ -16,12 +16,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from regpt2.core.errors import UserError
 from regpt2.core.stats import bootstrap_mean_interval
-from regpt2.studies.probe import (
-    ProbeResult,
-    correlate_with_metric,
-    probe_parallel,
-    resolve_layer_ranges,
-)
+from regpt2.studies.probe import probe_parallel, resolve_layer_ranges
 from regpt2.studies.probe_measures import (
     attention_entropy,
     head_entropies,
@@ -30,6 +25,7 @@ from regpt2.studies.probe_measures import (
     shannon_entropy,
     uniform_causal_entropy,
 )
+from regpt2.studies.probe_results import ProbeResult, correlate_with_metric
 
 PARALLEL = {
     "en": ["the cat sat on the mat", "a dog ran far away", "the dog sat"],

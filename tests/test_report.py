@@ -761,10 +761,18 @@ def test_the_metrics_schema_imports_no_torch():
     assert done.stdout.strip() == "set()"
 
 
-def test_the_report_stage_starts_without_torch():
-    """The report reads JSON and draws plots: importing its stage pulls in no torch (1-2 s of
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "stages.report",
+        # analyze, with the correlation helpers it imports where it uses them
+        "stages.analyze, regpt2.studies.translate, regpt2.studies.probe_results",
+    ],
+)
+def test_the_report_and_analyze_stages_start_without_torch(modules):
+    """The report and analyze read JSON, compute and draw: they pull in no torch (1-2 s of
     every run's start-up, issue 34)."""
-    code = "import sys, stages.report; print({'torch', 'transformers'} & set(sys.modules))"
+    code = f"import sys, {modules}; print({{'torch', 'transformers'}} & set(sys.modules))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
     )

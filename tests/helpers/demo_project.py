@@ -19,13 +19,22 @@ def command_env() -> dict[str, str]:
 
 
 def run(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 900
+    args: list[str],
+    cwd: Path,
+    check: bool = True,
+    timeout: float = 900,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a command in `cwd`; a command that hangs fails its test after `timeout` seconds
-    instead of stalling the whole suite."""
+    """Run a command in `cwd` (in `env`, by default `command_env()`'s offline one); a command
+    that hangs fails its test after `timeout` seconds instead of stalling the whole suite."""
     try:
         result = subprocess.run(
-            args, cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=timeout
+            args,
+            cwd=cwd,
+            env=command_env() if env is None else env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from error

@@ -15,10 +15,11 @@ import numpy as np
 from regpt2.analysis import paired
 from regpt2.analysis import published as study
 from regpt2.core.languages import LATIN_SCRIPT
+from regpt2.studies.probe_results import correlate_with_metric
 
-# The probe and translation modules, whose correlation helpers two functions below use, run
-# models and import torch (1-2 s): imported where used, so that the report, which reads this
-# module for its constants, starts without torch.
+# The translation module, whose correlation helpers `translation_correlations` uses, imports
+# sacrebleu: imported where used, so that the report, which reads this module for its
+# constants, starts without it.
 
 #: A zero-shot accuracy within this many points of chance is "near chance" (claim 1).
 NEAR_CHANCE_POINTS = 5.0
@@ -180,7 +181,7 @@ def translation_correlations(
     translate: Mapping[str, Mapping[str, Any]], numbers: Mapping[str, Mapping[str, float]]
 ) -> dict:
     """Each translation score against each per-language series (see `correlation_table`)."""
-    from regpt2.studies.translate import correlation_table  # imports torch: see the top
+    from regpt2.studies.translate import correlation_table  # see the top
 
     return correlation_table(translate, numbers) if translate else {}
 
@@ -189,8 +190,6 @@ def probe_correlations(
     probe: Mapping[str, Any], accuracy: Mapping[str, float]
 ) -> dict[str, dict[str, Any]]:
     """Each model's per-language probe numbers against zero-shot accuracy."""
-    from regpt2.studies.probe import correlate_with_metric  # imports torch: see the top
-
     if not accuracy:
         return {}
     return {model: correlate_with_metric(result, accuracy) for model, result in probe.items()}

@@ -33,7 +33,6 @@ from regpt2.config.params import translation_template_problem
 from regpt2.core.errors import UserError
 from regpt2.core.languages import LANGUAGE_NAMES
 from regpt2.core.stats import correlate
-from regpt2.studies.generation import generate_continuations
 from regpt2.studies.translation_scores import (
     clean_output,
     corpus_scores,
@@ -261,6 +260,10 @@ def choose_template(
     budgets = [
         settings.tokens_per_word * pair.source_words for _ in settings.templates for pair in samples
     ]
+    # Generation imports torch: imported where it runs, so that `analyze`, which reads this
+    # module's correlations only, starts without torch (tests/test_graph.py).
+    from regpt2.studies.generation import generate_continuations
+
     raw = generate_continuations(
         model, tokenizer, prompts, budgets, **settings.generation_options()
     )
@@ -305,6 +308,8 @@ def translate_language(
     )
     index, overlaps = choose_template(model, tokenizer, lang, pairs, settings)
     template = settings.templates[index]
+    from regpt2.studies.generation import generate_continuations  # see choose_template
+
     raw = generate_continuations(
         model,
         tokenizer,
