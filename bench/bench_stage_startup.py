@@ -8,11 +8,12 @@ run. This times, interleaved over a few rounds:
 - `python -c "import torch"`: the floor every torch stage pays;
 - `python -m stages.finetune_per_lang evaluate es`: a whole scoring stage (600 demo test rows);
 - the same stage's imports alone;
-- the report stage's imports (no model, no torch),
+- the report stage's imports (no model, no torch);
+- the whole `analyze` stage (no model; since issue 34's third round no torch either),
 
 and prints each as a ratio to the floor, then the heaviest modules of the stage's import
 (`python -X importtime`). Run it in a project where the demo `dvc repro` has run (it rewrites
-that stage's outputs with the same bytes):
+those stages' outputs with the same bytes):
 
     python bench/bench_stage_startup.py [--rounds 5]
 """
@@ -40,6 +41,7 @@ COMMANDS = {
         "evaluate",
         "es",
     ],  # fmt: skip
+    "whole stage: analyze": [sys.executable, "-m", "stages.analyze"],
 }
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
