@@ -85,10 +85,38 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
-def demo_project(tmp_path_factory) -> Path:
-    """A committed copy of the project with the demo pipeline reproduced (minutes): one run
-    for the session, shared by the end-to-end tests (the pipeline's, the seed robustness')."""
-    from helpers.demo_project import reproduce_demo
+def _needs_demo_project(item: pytest.Item) -> bool:
+    return "demo_project" in getattr(item, "fixturenames", ())
 
-    return reproduce_demo(tmp_path_factory.mktemp("regpt2") / "project")
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that need the demo run go last (in their own order): the run starts in the
+    background with the session, and the other tests fill the wait."""
+    items.sort(key=_needs_demo_project)  # stable: each group keeps its order
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_repro(request, tmp_path_factory):
+    """Starts the demo `dvc repro` before the first test when a selected test needs it, and
+    ends it with the session if it is still going."""
+    if not any(_needs_demo_project(item) for item in request.session.items):
+        yield None
+        return
+    from helpers.demo_project import DemoRepro
+
+    try:
+        repro = DemoRepro(tmp_path_factory.mktemp("regpt2") / "project")
+    except (OSError, AssertionError) as error:  # fails the tests that need the run, only
+        yield error
+        return
+    yield repro
+    repro.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_project(_demo_repro) -> Path:
+    """A committed copy of the project with the demo pipeline reproduced (minutes, started with
+    the session): one run shared by the end-to-end tests (the pipeline's, the seed robustness')."""
+    if isinstance(_demo_repro, Exception):
+        raise AssertionError(f"the demo dvc repro could not start: {_demo_repro}")
+    return _demo_repro.result()

@@ -1,10 +1,12 @@
 """The demo profile reproduced once per test session in a committed copy of the project (the
-`demo_project` fixture in conftest.py), and the command runner the end-to-end tests share."""
+`demo_project` fixture in conftest.py, run in the background from the session's start), and
+the command runner the end-to-end tests share."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,9 +54,9 @@ def project_files() -> list[str]:
     return [name for name in listing.splitlines() if (PROJECT_ROOT / name).is_file()]
 
 
-def reproduce_demo(root: Path) -> Path:
-    """Copy the project to `root` (no metrics, report or dvc.lock: the run must make them),
-    commit it, `dvc repro` the demo profile and commit the result."""
+def copy_project(root: Path) -> Path:
+    """Copy the project to `root` as a fresh clone would have it, less its run (no metrics,
+    report or dvc.lock: a repro must make them), and commit it."""
     for name in project_files():
         if name.startswith(("metrics/", "report/")) or name == "dvc.lock":
             continue
@@ -66,7 +68,54 @@ def reproduce_demo(root: Path) -> Path:
     run(["git", "config", "user.name", "CI"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "copy"], root)
-    run(["dvc", "repro"], root, timeout=3600)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "demo run"], root)
     return root
+
+
+class DemoRepro:
+    """`dvc repro` of the demo profile in a committed copy of the project, run in the
+    background: the session starts it before its first test, so that the tests that do not
+    need it run meanwhile on the other core (conftest orders them first)."""
+
+    def __init__(self, root: Path):
+        self.root = copy_project(root)
+        self.log_path = root.parent / "demo-repro.log"
+        with self.log_path.open("w", encoding="utf-8") as log:
+            # A session of its own, so that stop() reaches the stage processes DVC starts.
+            self.process = subprocess.Popen(
+                ["dvc", "repro"],
+                cwd=self.root,
+                env=command_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._committed = False
+
+    def result(self, timeout: float = 3600) -> Path:
+        """Wait for the run, commit what it made, and return the project."""
+        if not self._committed:
+            try:
+                returncode = self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired as error:
+                self.stop()
+                raise AssertionError(
+                    f"the demo dvc repro did not finish in {timeout:.0f} s"
+                ) from error
+            if returncode != 0:
+                tail = self.log_path.read_text(encoding="utf-8")[-6000:]
+                raise AssertionError(f"the demo dvc repro failed ({returncode}):\n{tail}")
+            run(["git", "add", "-A"], self.root)
+            run(["git", "commit", "-qm", "demo run"], self.root)
+            self._committed = True
+        return self.root
+
+    def stop(self) -> None:
+        """End the run and every stage process under it, if it is still going (Ctrl-C, or a
+        session that never asked for its result)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
