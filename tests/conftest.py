@@ -6,7 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+# One torch thread in this process and in every process it starts (the stages of the demo `dvc
+# repro` that runs in the background included). The suite runs two things side by side, and
+# two one-thread processes then each have a core, whereas a two-thread process beside a busy
+# one waits on its own threads: a demo training step took 4.6x as long (bench numbers in
+# docs/PERFORMANCE.md, "The test suite").
+os.environ["OMP_NUM_THREADS"] = "1"
+import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it starts)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -15,7 +22,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("REGPT2_STRICT_REPORT", "1")
 # The Rust tokenizers' thread pool competes with torch for the few CPU cores of a test run.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(1)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,15 +81,6 @@ def tiny_gpt2(demo_tokenizer):
         return GPT2LMHead(config).eval()
 
     return make
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest on one thread, and do not suffer from a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _needs_demo_project(item: pytest.Item) -> bool:

@@ -16,8 +16,6 @@ from regpt2.nli.prompts import NliPrompt
 from regpt2.nli.scorer import predict
 from regpt2.sources.data import NliExample
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 

@@ -30,8 +30,6 @@ from regpt2.training.lora import (
     save_adapter,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 # The study's settings (its section 4, as params.yaml's qwen_lora section has them).
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 R, ALPHA, DROPOUT = 8, 32, 0.1

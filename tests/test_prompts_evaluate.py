@@ -23,8 +23,6 @@ from regpt2.nli.scorer import (
 )
 from regpt2.sources.data import NliExample
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 DEMO_TEMPLATE = "Premise: {premise}\nHypothesis: {hypothesis}\nLabel:"
 STUDY_DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 LONG = "The farmer bought the red apple at the market yesterday and sold the old hat today."

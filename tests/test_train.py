@@ -19,8 +19,6 @@ from regpt2.sources.data import NliExample
 from regpt2.training.checkpoint import digest, fingerprint_of
 from regpt2.training.loop import length_grouped_batches, train
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 DIGITS = {"entailment": "0", "contradiction": "1", "neutral": "2"}
 # A short template keeps the toy prompts at a dozen tokens.
 TEMPLATE = "{premise} | {hypothesis} ="
