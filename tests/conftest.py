@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
-# One torch thread in this process and in every process it starts (the stages of the demo `dvc
-# repro` that runs in the background included). The suite runs two things side by side, and
-# two one-thread processes then each have a core, whereas a two-thread process beside a busy
-# one waits on its own threads: a demo training step took 4.6x as long (bench numbers in
-# docs/PERFORMANCE.md, "The test suite").
+# One torch thread in this process and in the processes it starts: the paper profile's `dvc
+# repro` runs in the background beside the tests that need no project, and two one-thread
+# processes then each have a core, whereas a two-thread process beside a busy one waits on its
+# own threads (bench/bench_threads_side_by_side.py: a demo training step took several times as
+# long). The demo's dvc runs are the exception: they keep torch's own thread count, as a user's
+# do (helpers/demo_project.py, command_env).
 os.environ["OMP_NUM_THREADS"] = "1"
 import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it starts)
 
@@ -83,38 +85,67 @@ def tiny_gpt2(demo_tokenizer):
     return make
 
 
-def _needs_demo_project(item: pytest.Item) -> bool:
-    return "demo_project" in getattr(item, "fixturenames", ())
+def _run_order(item: pytest.Item) -> int:
+    """0: the tests that need no project run; 1: those of the paper profile's run, which goes
+    on in the background meanwhile; 2: those of the demo run, which starts when they do."""
+    names = getattr(item, "fixturenames", ())
+    return 2 if "demo_project" in names else 1 if "paper_run" in names else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests that need the demo run go last (in their own order): the run starts in the
-    background with the session, and the other tests fill the wait."""
-    items.sort(key=_needs_demo_project)  # stable: each group keeps its order
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _demo_repro(request, tmp_path_factory):
-    """Starts the demo `dvc repro` before the first test when a selected test needs it, and
-    ends it with the session if it is still going."""
-    if not any(_needs_demo_project(item) for item in request.session.items):
-        yield None
-        return
-    from helpers.demo_project import DemoRepro
-
-    try:
-        repro = DemoRepro(tmp_path_factory.mktemp("regpt2") / "project")
-    except (OSError, AssertionError) as error:  # fails the tests that need the run, only
-        yield error
-        return
-    yield repro
-    repro.stop()
+    items.sort(key=_run_order)  # stable: each group keeps its order
 
 
 @pytest.fixture(scope="session")
-def demo_project(_demo_repro) -> Path:
-    """A committed copy of the project with the demo pipeline reproduced (minutes, started with
-    the session): one run shared by the end-to-end tests (the pipeline's, the seed robustness')."""
-    if isinstance(_demo_repro, Exception):
-        raise AssertionError(f"the demo dvc repro could not start: {_demo_repro}")
-    return _demo_repro.result()
+def demo_project(tmp_path_factory) -> Path:
+    """A committed copy of the project with the demo pipeline reproduced (minutes): one run
+    for the session, shared by the end-to-end tests (the pipeline's, the seed robustness'). Its
+    stages run with torch's own thread count, as a user's do, and nothing else runs beside
+    them: a two-thread training beside another busy process slows down several times over."""
+    from helpers.demo_project import reproduce_demo
+
+    return reproduce_demo(tmp_path_factory.mktemp("regpt2") / "project")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _paper_repro(request, tmp_path_factory):
+    """When a selected test needs `paper_run`: the local Hub up, the paper project prepared and
+    its `dvc repro` started, before the first test, on one thread (the tests that need no
+    project run meanwhile, each process on one thread too). Ended with the session if it is
+    still going. A failure to start fails the tests that need the run, only."""
+    if not any(_run_order(item) == 1 for item in request.session.items):
+        yield None
+        return
+    if importlib.util.find_spec("olah") is None:
+        yield "olah (a Hugging Face Hub mirror server) is not installed"
+        return
+    from helpers.demo_project import BackgroundRepro
+    from helpers.paper_project import local_hub, prepare_paper_project
+
+    with local_hub(tmp_path_factory.mktemp("hub")) as hub:
+        try:
+            project = prepare_paper_project(tmp_path_factory.mktemp("paper") / "project", hub)
+            repro = BackgroundRepro(project, env={**hub["env"], "OMP_NUM_THREADS": "1"})
+        except (OSError, AssertionError) as error:
+            yield hub, error
+            return
+        yield hub, repro
+        repro.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(_paper_repro) -> dict:
+    """The local Hub the paper run uses: its root, and the environment of a user whose
+    HF_ENDPOINT it is."""
+    if isinstance(_paper_repro, str):
+        pytest.skip(_paper_repro)
+    return _paper_repro[0]
+
+
+@pytest.fixture(scope="session")
+def paper_run(_paper_repro, hub) -> Path:
+    """The paper profile's committed copy of the project, `dvc repro`ed against the local Hub."""
+    started = _paper_repro[1]
+    if isinstance(started, Exception):
+        raise AssertionError(f"the paper profile's dvc repro could not start: {started}")
+    return started.result()

@@ -12,11 +12,10 @@ finetune_per_lang.training with the language's fraction on a Latin script and on
 and finetune_all (each of its languages scored).
 
 Seed 0, the one params.yaml sets, is the pipeline's own run: its scores are read from that
-`dvc repro`'s metrics, so the test also checks that the pipeline's result is one of the
-agreeing seeds. Seeds 1 and 2 are trained here, independent, side by side in one process per
-available core: on 2 cores about half the wall time of one after the other. All three run on
-one thread, as the whole suite does (conftest.py); the pipeline's two-thread runs of the three
-seeds are docs/REPRODUCIBILITY.md's seed table.
+`dvc repro`'s metrics, so the test also checks that the result users see is one of the
+agreeing seeds. Seeds 1 and 2 are trained here, independent and single-threaded (tiny models
+gain little from a second thread), side by side in one process per available core: on 2 cores
+about half the wall time of one after the other.
 """
 
 from __future__ import annotations
@@ -142,7 +141,7 @@ def pipeline_metrics(project: Path, stage: str, language: str) -> Path:
 @pytest.fixture(scope="module")
 def seed_results(demo_project, tmp_path_factory) -> dict[tuple[str, str], dict[int, tuple]]:
     """(stage, language scored) -> seed -> (accuracy, low, high). The seed params.yaml sets is
-    the pipeline's own run, read from the demo `dvc repro`'s metrics (one thread); the other
+    the pipeline's own run, read from the demo `dvc repro`'s metrics (two threads); the other
     seeds are trained here, side by side."""
     params = load_params(PROJECT_ROOT / "params.yaml")
     assert params.profile == "demo", "the demo settings are tested; run `regpt2 profile demo`"

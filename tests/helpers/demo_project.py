@@ -1,6 +1,6 @@
-"""The demo profile reproduced once per test session in a committed copy of the project (the
-`demo_project` fixture in conftest.py, run in the background from the session's start), and
-the command runner the end-to-end tests share."""
+"""Copies of the project that the end-to-end tests reproduce (conftest.py's `demo_project`,
+and the paper profile's `paper_run`, which runs in the background), and the command runner
+they share."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def command_env() -> dict[str, str]:
+    """Offline, and with torch's own thread count (one per core), as in a user's shell: the
+    suite's one-thread setting (conftest.py) stays with the suite's own processes."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.pop("OMP_NUM_THREADS", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
     return env
 
@@ -71,42 +74,44 @@ def copy_project(root: Path) -> Path:
     return root
 
 
-class DemoRepro:
-    """`dvc repro` of the demo profile in a committed copy of the project, run in the
-    background: the session starts it before its first test, so that the tests that do not
-    need it run meanwhile on the other core (conftest orders them first)."""
+def reproduce_demo(root: Path) -> Path:
+    """Copy the project to `root`, `dvc repro` the demo profile there and commit the result."""
+    copy_project(root)
+    run(["dvc", "repro"], root, timeout=3600)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "demo run"], root)
+    return root
 
-    def __init__(self, root: Path):
-        self.root = copy_project(root)
-        self.log_path = root.parent / "demo-repro.log"
+
+class BackgroundRepro:
+    """`dvc repro` of a committed project, started now and left running in the background
+    (conftest.py starts the paper profile's run this way, beside the tests that do not need
+    it); `result()` waits for it."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.log_path = root.parent / "repro.log"
         with self.log_path.open("w", encoding="utf-8") as log:
             # A session of its own, so that stop() reaches the stage processes DVC starts.
             self.process = subprocess.Popen(
                 ["dvc", "repro"],
-                cwd=self.root,
-                env=command_env(),
+                cwd=root,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._committed = False
 
     def result(self, timeout: float = 3600) -> Path:
-        """Wait for the run, commit what it made, and return the project."""
-        if not self._committed:
-            try:
-                returncode = self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired as error:
-                self.stop()
-                raise AssertionError(
-                    f"the demo dvc repro did not finish in {timeout:.0f} s"
-                ) from error
-            if returncode != 0:
-                tail = self.log_path.read_text(encoding="utf-8")[-6000:]
-                raise AssertionError(f"the demo dvc repro failed ({returncode}):\n{tail}")
-            run(["git", "add", "-A"], self.root)
-            run(["git", "commit", "-qm", "demo run"], self.root)
-            self._committed = True
+        """Wait for the run to end well, and return the project."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            self.stop()
+            raise AssertionError(f"dvc repro did not finish in {timeout:.0f} s") from error
+        if returncode != 0:
+            tail = self.log_path.read_text(encoding="utf-8")[-6000:]
+            raise AssertionError(f"dvc repro failed ({returncode}) in {self.root}:\n{tail}")
         return self.root
 
     def stop(self) -> None:
