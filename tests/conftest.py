@@ -11,9 +11,9 @@ import pytest
 # One torch thread in this process and in the processes it starts: the paper profile's `dvc
 # repro` runs in the background beside the tests that need no project, and two one-thread
 # processes then each have a core, whereas a two-thread process beside a busy one waits on its
-# own threads (bench/bench_threads_side_by_side.py: a demo training step took several times as
-# long). The demo's dvc runs are the exception: they keep torch's own thread count, as a user's
-# do (helpers/demo_project.py, command_env).
+# own threads (bench/bench_threads_side_by_side.py: a demo training step took 3.8x as long).
+# The demo's dvc runs are the exception: they keep torch's own thread count, as a user's do
+# (helpers/demo_project.py, command_env).
 os.environ["OMP_NUM_THREADS"] = "1"
 import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it starts)
 

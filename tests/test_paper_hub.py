@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 from helpers import hub_mirror
-from helpers.demo_project import run
-from helpers.paper_project import PAPER, PRETRAIN_LINES, set_params, shared_or_none
+from helpers.demo_project import run, set_params
+from helpers.paper_project import PAPER, PRETRAIN_LINES, shared_or_none
 from ruamel.yaml import YAML
 
 from regpt2.nli.metrics import read_evaluation

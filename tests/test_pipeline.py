@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.demo_project import command_env, run
+from helpers.demo_project import command_env, run, set_params
 
 from regpt2.nli.metrics import read_evaluation
 
@@ -93,22 +93,12 @@ def project(demo_project) -> Path:
 def edited(project: Path, target: str, value):
     """Set a dotted param of params.yaml to `value`, or (value None) append a comment line to
     the file `target`; put everything back afterwards."""
-    from ruamel.yaml import YAML
-
     path = project / (target if value is None else "params.yaml")
     original = path.read_text(encoding="utf-8")
     if value is None:
         path.write_text(original + "# an edit\n", encoding="utf-8")
     else:
-        yaml = YAML()
-        document = yaml.load(original)
-        *parents, last = target.split(".")
-        section = document
-        for key in parents:
-            section = section[key]
-        section[last] = value
-        with path.open("w", encoding="utf-8") as handle:
-            yaml.dump(document, handle)
+        set_params(project, {target: value})
     try:
         yield
     finally:

@@ -57,6 +57,23 @@ def project_files() -> list[str]:
     return [name for name in listing.splitlines() if (PROJECT_ROOT / name).is_file()]
 
 
+def set_params(project: Path, values: dict) -> None:
+    """Set dotted params of the project's params.yaml, its comments kept."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments stay
+    path = project / "params.yaml"
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    for dotted, value in values.items():
+        *parents, last = dotted.split(".")
+        section = document
+        for key in parents:
+            section = section[key]
+        section[last] = value
+    with path.open("w", encoding="utf-8") as handle:
+        yaml.dump(document, handle)
+
+
 def copy_project(root: Path) -> Path:
     """Copy the project to `root` as a fresh clone would have it, less its run (no metrics,
     report or dvc.lock: a repro must make them), and commit it."""

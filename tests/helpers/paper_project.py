@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from helpers import hub_mirror
-from helpers.demo_project import project_files, run
+from helpers.demo_project import project_files, run, set_params
 from ruamel.yaml import YAML
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -104,20 +104,6 @@ def flat(tree: dict, where: str = "") -> dict:
         else:
             out[f"{where}{key}"] = value
     return out
-
-
-def set_params(project: Path, values: dict) -> None:
-    yaml = YAML()  # round trip: comments stay
-    path = project / "params.yaml"
-    document = yaml.load(path.read_text(encoding="utf-8"))
-    for dotted, value in values.items():
-        *parents, last = dotted.split(".")
-        section = document
-        for key in parents:
-            section = section[key]
-        section[last] = value
-    with path.open("w", encoding="utf-8") as handle:
-        yaml.dump(document, handle)
 
 
 def prepare_paper_project(project: Path, hub: dict) -> Path:
