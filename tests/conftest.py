@@ -119,8 +119,7 @@ def _paper_repro(request, tmp_path_factory):
     if importlib.util.find_spec("olah") is None:
         yield "olah (a Hugging Face Hub mirror server) is not installed"
         return
-    from helpers.demo_project import BackgroundRepro
-    from helpers.paper_project import local_hub, prepare_paper_project
+    from helpers.paper_project import BackgroundRepro, local_hub, prepare_paper_project
 
     with local_hub(tmp_path_factory.mktemp("hub")) as hub:
         try:

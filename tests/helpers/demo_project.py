@@ -1,12 +1,11 @@
-"""Copies of the project that the end-to-end tests reproduce (conftest.py's `demo_project`,
-and the paper profile's `paper_run`, which runs in the background), and the command runner
-they share."""
+"""The demo profile reproduced once per test session in a committed copy of the project (the
+`demo_project` fixture in conftest.py), and the command runner and params editor the
+end-to-end tests share."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,9 +73,9 @@ def set_params(project: Path, values: dict) -> None:
         yaml.dump(document, handle)
 
 
-def copy_project(root: Path) -> Path:
-    """Copy the project to `root` as a fresh clone would have it, less its run (no metrics,
-    report or dvc.lock: a repro must make them), and commit it."""
+def reproduce_demo(root: Path) -> Path:
+    """Copy the project to `root` (no metrics, report or dvc.lock: the run must make them),
+    commit it, `dvc repro` the demo profile and commit the result."""
     for name in project_files():
         if name.startswith(("metrics/", "report/")) or name == "dvc.lock":
             continue
@@ -88,56 +87,7 @@ def copy_project(root: Path) -> Path:
     run(["git", "config", "user.name", "CI"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "copy"], root)
-    return root
-
-
-def reproduce_demo(root: Path) -> Path:
-    """Copy the project to `root`, `dvc repro` the demo profile there and commit the result."""
-    copy_project(root)
     run(["dvc", "repro"], root, timeout=3600)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "demo run"], root)
     return root
-
-
-class BackgroundRepro:
-    """`dvc repro` of a committed project, started now and left running in the background
-    (conftest.py starts the paper profile's run this way, beside the tests that do not need
-    it); `result()` waits for it."""
-
-    def __init__(self, root: Path, env: dict[str, str]):
-        self.root = root
-        self.log_path = root.parent / "repro.log"
-        with self.log_path.open("w", encoding="utf-8") as log:
-            # A session of its own, so that stop() reaches the stage processes DVC starts.
-            self.process = subprocess.Popen(
-                ["dvc", "repro"],
-                cwd=root,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def result(self, timeout: float = 3600) -> Path:
-        """Wait for the run to end well, and return the project."""
-        try:
-            returncode = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as error:
-            self.stop()
-            raise AssertionError(f"dvc repro did not finish in {timeout:.0f} s") from error
-        if returncode != 0:
-            tail = self.log_path.read_text(encoding="utf-8")[-6000:]
-            raise AssertionError(f"dvc repro failed ({returncode}) in {self.root}:\n{tail}")
-        return self.root
-
-    def stop(self) -> None:
-        """End the run and every stage process under it, if it is still going (Ctrl-C, or a
-        session that never asked for its result)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()

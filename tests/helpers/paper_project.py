@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,3 +134,46 @@ def prepare_paper_project(project: Path, hub: dict) -> Path:
     run(["git", "-c", "user.name=CI", "-c", "user.email=ci@localhost", "commit", "-qm", "paper"],
         project, env=env)  # fmt: skip
     return project
+
+
+class BackgroundRepro:
+    """`dvc repro` of a committed project, started now and left running in the background
+    (conftest.py starts the paper profile's run this way, beside the tests that need no
+    project); `result()` waits for it."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.log_path = root.parent / "repro.log"
+        with self.log_path.open("w", encoding="utf-8") as log:
+            # A session of its own, so that stop() reaches the stage processes DVC starts.
+            self.process = subprocess.Popen(
+                ["dvc", "repro"],
+                cwd=root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def result(self, timeout: float = 3600) -> Path:
+        """Wait for the run to end well, and return the project."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            self.stop()
+            raise AssertionError(f"dvc repro did not finish in {timeout:.0f} s") from error
+        if returncode != 0:
+            tail = self.log_path.read_text(encoding="utf-8")[-6000:]
+            raise AssertionError(f"dvc repro failed ({returncode}) in {self.root}:\n{tail}")
+        return self.root
+
+    def stop(self) -> None:
+        """End the run and every stage process under it, if it is still going (Ctrl-C, or a
+        session that never asked for its result)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
